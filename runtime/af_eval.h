@@ -1,0 +1,26 @@
+/* af_eval: evaluates a compiled model's log-density log q(z) and its score
+ * grad log q(z) for a batch of unconstrained points, by running the model's
+ * expression graph with forward-mode tangents. One workspace per thread. */
+#ifndef AF_EVAL_H
+#define AF_EVAL_H
+
+#include <stddef.h>
+
+#include "af_lang.h"
+
+typedef struct af_eval af_eval;
+
+/* Creates a workspace for MODEL, which must outlive it. Returns NULL when
+ * out of memory. Memory use is bounded by an internal chunk size, never by
+ * the batch size. */
+af_eval *af_eval_new(const af_model *model);
+void af_eval_free(af_eval *eval);
+
+/* Evaluates N points Z (row-major, N x d). Writes LOGP[N] and, when SCORE is
+ * not NULL, SCORE[N x d]. A point outside the support gets -INFINITY and a
+ * zero score. Returns 0, or non-zero with a message in MESSAGE (capacity
+ * MESSAGE_LEN) when evaluation fails. */
+int af_eval_logp(af_eval *eval, const double *z, size_t n, double *logp, double *score,
+                 char *message, size_t message_len);
+
+#endif
