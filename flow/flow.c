@@ -1,0 +1,140 @@
+/* The trained flow as a chain of blocks, and sampling from it: fresh
+ * N(0, I) points pushed through every block, with the exact divergence
+ * integrated for each sample's flow log-density. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "af_flow.h"
+#include "flow_internal.h"
+
+struct af_flow {
+    net_shape shape;
+    size_t substeps;
+    size_t count, capacity;
+    double *beta;   /* per block */
+    double *theta;  /* capacity x n_params */
+};
+
+struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacity)
+{
+    af_flow *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->shape = *shape;
+    f->substeps = substeps;
+    f->capacity = capacity;
+    f->beta = malloc(capacity * sizeof *f->beta);
+    f->theta = malloc(capacity * shape->n_params * sizeof *f->theta);
+    if (!f->beta || !f->theta) {
+        af_flow_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void flow_append(struct af_flow *f, double beta, const double *theta)
+{
+    /* Capacity is fixed at creation by the schedule's block count. */
+    if (f->count == f->capacity)
+        return;
+    f->beta[f->count] = beta;
+    memcpy(f->theta + f->count * f->shape.n_params, theta,
+           f->shape.n_params * sizeof *f->theta);
+    f->count++;
+}
+
+void af_flow_free(af_flow *f)
+{
+    if (!f)
+        return;
+    free(f->beta);
+    free(f->theta);
+    free(f);
+}
+
+size_t af_flow_dim(const af_flow *f)
+{
+    return f->shape.d;
+}
+
+size_t af_flow_block_count(const af_flow *f)
+{
+    return f->count;
+}
+
+double af_flow_block_beta(const af_flow *f, size_t block)
+{
+    return block < f->count ? f->beta[block] : NAN;
+}
+
+int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, double *x, double *log_rho,
+                   char *msg, size_t len)
+{
+    const size_t d = f->shape.d, hh = f->shape.h1 * f->shape.h2;
+    const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
+    ode_work *work = ode_work_new(&f->shape, f->substeps, FLOW_CHUNK, 0);
+    double *m = malloc(hh * sizeof *m), *c = malloc(f->count * hh * sizeof *c);
+
+    if (!work || !m || !c) {
+        snprintf(msg, len, "out of memory while sampling %zu points", n);
+        ode_work_free(work);
+        free(m);
+        free(c);
+        return -1;
+    }
+
+    for (size_t k = 0; k < f->count; k++)
+        net_prepare(&f->shape, f->theta + k * f->shape.n_params, m, c + k * hh);
+
+    /* Base points and log N(x0; 0, I). */
+    rng_state rng;
+    rng_seed(&rng, seed, 3);
+    for (size_t p = 0; p < n; p++) {
+        double sq = 0.0;
+        for (size_t j = p * d; j < (p + 1) * d; j++) {
+            x[j] = rng_normal(&rng);
+            sq += x[j] * x[j];
+        }
+        log_rho[p] = log_norm - 0.5 * sq;
+    }
+
+    /* log rho_K = log pi0(x0) - sum_k integral of div v_k: accumulate the
+     * integrals with the opposite sign. */
+    for (size_t start = 0; start < n; start += FLOW_CHUNK) {
+        size_t b = n - start < FLOW_CHUNK ? n - start : FLOW_CHUNK;
+        for (size_t p = start; p < start + b; p++)
+            log_rho[p] = -log_rho[p];
+        for (size_t k = 0; k < f->count; k++)
+            ode_push(work, f->theta + k * f->shape.n_params, c + k * hh, x + start * d, b,
+                     log_rho + start);
+        for (size_t p = start; p < start + b; p++)
+            log_rho[p] = -log_rho[p];
+    }
+
+    ode_work_free(work);
+    free(m);
+    free(c);
+    return 0;
+}
+
+void flow_push_point(const struct af_flow *f, double *x, double *logdet)
+{
+    const size_t hh = f->shape.h1 * f->shape.h2;
+    ode_work *work = ode_work_new(&f->shape, f->substeps, 1, 0);
+    double *m = malloc(hh * sizeof *m), *c = malloc(hh * sizeof *c);
+
+    *logdet = 0.0;
+    if (work && m && c)
+        for (size_t k = 0; k < f->count; k++) {
+            const double *theta = f->theta + k * f->shape.n_params;
+            net_prepare(&f->shape, theta, m, c);
+            ode_push(work, theta, c, x, 1, logdet);
+        }
+    else
+        *logdet = NAN;
+    ode_work_free(work);
+    free(m);
+    free(c);
+}

@@ -1,0 +1,141 @@
+/* Declarations shared by the files of flow/: the velocity network, the RK4
+ * integrator, the random streams and Adam. Not part of the public API. */
+#ifndef AF_FLOW_INTERNAL_H
+#define AF_FLOW_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- random streams (rng.c) ---- */
+
+/* xoshiro256** state; one per independent stream. */
+typedef struct {
+    uint64_t s[4];
+} rng_state;
+
+void rng_seed(rng_state *rng, uint64_t seed, uint64_t stream);
+uint64_t rng_next(rng_state *rng);
+double rng_uniform(rng_state *rng);  /* in (0, 1) */
+double rng_normal(rng_state *rng);
+
+/* ---- velocity network (net.c) ----
+ * v(y) = W3 softplus(W2 softplus(W1 y + b1) + b2) + b3, with the parameters
+ * packed in one array in the order W1 (h1 x d), b1, W2 (h2 x h1), b2,
+ * W3 (d x h2), b3, all row-major. Exactly two hidden layers, because the
+ * divergence tr(W3 D2 W2 D1 W1) = s2' (W2 .* (W1 W3)') s1 then costs one
+ * h2 x h1 product per point, whatever d is. */
+typedef struct {
+    size_t d, h1, h2;
+    double sharpness;
+    size_t n_params;
+    size_t w1, b1, w2, b2, w3, b3;  /* offsets into the parameter array */
+} net_shape;
+
+void net_shape_init(net_shape *shape, size_t d, size_t h1, size_t h2, double sharpness);
+
+/* Per-parameter-value constants: M = W1 W3 (h1 x h2), C = W2 .* M' (h2 x h1). */
+void net_prepare(const net_shape *shape, const double *theta, double *m, double *c);
+
+/* Activations of one evaluation of B points, kept for the backward pass. */
+typedef struct {
+    double *h1, *s1;  /* B x h1: softplus and its derivative */
+    double *h2, *s2;  /* B x h2 */
+    double *t;        /* B x h2: s1 C', for the divergence */
+} net_cache;
+
+/* Velocity V (B x d) and, when DIV is not NULL, divergence DIV (B) at Y. */
+void net_forward(const net_shape *shape, const double *theta, const double *c,
+                 const double *y, size_t b, net_cache *cache, double *v, double *div);
+
+/* Scratch for net_backward: two B x max(h1, h2) blocks. */
+typedef struct {
+    double *ga1, *ga2, *gh;
+} net_scratch;
+
+/* Back-propagates GV (B x d) and GDIV (B, may be NULL) through one
+ * net_forward at Y. Adds to GRAD (parameters) and GC (h2 x h1), writes GY. */
+void net_backward(const net_shape *shape, const double *theta, const double *c,
+                  const double *y, size_t b, const net_cache *cache, const double *gv,
+                  const double *gdiv, double *grad, double *gc, double *gy,
+                  net_scratch *scratch);
+
+/* Adds the part of the gradient that flows through C (GC) to GRAD. */
+void net_finish_gradient(const net_shape *shape, const double *theta, const double *m,
+                         const double *gc, double *grad, double *scratch_h1h2);
+
+/* Small random initial weights with a zero last layer, so a new block starts
+ * as the identity map. */
+void net_init(const net_shape *shape, double *theta, rng_state *rng);
+
+
+/* ---- Adam (adam.c) ---- */
+
+typedef struct {
+    size_t n;
+    double *m, *v;  /* first and second moment estimates */
+    size_t t;       /* steps taken since the last reset */
+} adam_state;
+
+int adam_init(adam_state *adam, size_t n);
+void adam_free(adam_state *adam);
+void adam_reset(adam_state *adam);
+
+/* Clips GRAD to global norm CLIP (in place), then takes one Adam step of size
+ * LR on THETA with the usual moment decays 0.9 and 0.999. */
+void adam_step(adam_state *adam, double *theta, double *grad, double lr, double clip);
+
+/* ---- the flow as a chain of blocks (flow.c) ---- */
+
+/* Points per chunk when pushing many points through a block. */
+enum { FLOW_CHUNK = 1024 };
+
+#define FLOW_PI 3.14159265358979323846
+
+struct af_flow;
+struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacity);
+
+/* Pushes one point X (in place) through every block of FLOW and stores the
+ * summed divergence integral in *LOGDET. For tests and single points. */
+void flow_push_point(const struct af_flow *flow, double *x, double *logdet);
+
+/* Appends a block with level BETA and parameters THETA (copied). */
+void flow_append(struct af_flow *flow, double beta, const double *theta);
+
+#endif
+
+/* ---- RK4 integration of one block (ode.c) ---- */
+
+/* Workspace for integrating up to CAPACITY points through one block with S
+ * RK4 steps. With TAPE set it keeps every stage for the backward pass. */
+typedef struct ode_work ode_work;
+
+ode_work *ode_work_new(const net_shape *shape, size_t substeps, size_t capacity, int tape);
+void ode_work_free(ode_work *work);
+
+/* Pushes B points X (in place) through the block with parameters THETA and
+ * adds the integrated divergence to LOGDET[B] when it is not NULL. C comes
+ * from net_prepare. */
+void ode_push(ode_work *work, const double *theta, const double *c, double *x, size_t b,
+              double *logdet);
+
+/* Per-point terms of the block loss at the end of a taped forward pass. */
+typedef struct {
+    double beta;       /* annealing level of the block's target */
+    double w2_weight;  /* weight of the dynamic W2 penalty */
+} ode_loss_spec;
+
+/* Taped forward pass of B points X0 (not modified): leaves the end points in
+ * ode_work_end(work), the integrated divergence in ode_work_logdet(work) and
+ * the summed squared step lengths in ode_work_path(work). */
+void ode_forward_taped(ode_work *work, const double *theta, const double *c, const double *x0,
+                       size_t b);
+const double *ode_work_end(const ode_work *work);
+const double *ode_work_logdet(const ode_work *work);
+const double *ode_work_path(const ode_work *work);
+
+/* Backward pass of the mean block loss over the B taped points, seeded with
+ * GX_END (B x d, the gradient of the mean loss with respect to the end
+ * points, without the W2 term) and the weights of the log-det and W2 terms.
+ * Adds the parameter gradient to GRAD. */
+void ode_backward(ode_work *work, const double *theta, const double *c, const double *m,
+                  const double *gx_end, double logdet_weight, double path_weight, double *grad);

@@ -1,0 +1,291 @@
+/* Block-by-block training of the Annealing Flow: the geometric beta
+ * schedule, the per-block loss and its Adam minimisation, and the pushing
+ * of the training set from block to block. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "af_flow.h"
+#include "flow_internal.h"
+
+/* Iterations between two progress reports inside a block. */
+enum { REPORTS_PER_BLOCK = 10 };
+
+void af_flow_options_default(af_flow_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->hidden1 = 32;
+    o->hidden2 = 32;
+    o->sharpness = 20.0;
+    o->substeps = 3;
+    o->blocks = 8;
+    o->beta_first = 0.05;
+    o->final_blocks = 1;
+    o->train_size = 100000;
+    o->batch_size = 1000;
+    o->iterations = 400;
+    o->learning_rate = 2e-3;
+    o->clip_norm = 1.0;
+    o->w2_weight = 0.01;
+    o->seed = 1;
+}
+
+static int check_options(const af_target *t, const af_flow_options *o, char *msg, size_t len)
+{
+    const char *bad = NULL;
+
+    if (t->dim == 0)
+        bad = "the target has no parameters (dimension 0)";
+    else if (o->hidden1 == 0 || o->hidden2 == 0)
+        bad = "hidden layer widths must be positive";
+    else if (!(o->sharpness > 0))
+        bad = "softplus sharpness must be positive";
+    else if (o->substeps == 0)
+        bad = "the number of RK4 steps must be positive";
+    else if (o->blocks == 0)
+        bad = "the number of blocks must be positive";
+    else if (!(o->beta_first > 0 && o->beta_first <= 1))
+        bad = "the first beta must be in (0, 1]";
+    else if (o->batch_size == 0 || o->train_size < o->batch_size)
+        bad = "the batch size must be positive and at most the training set size";
+    else if (o->iterations == 0)
+        bad = "the number of iterations per block must be positive";
+    else if (!(o->learning_rate > 0) || !(o->clip_norm > 0) || !(o->w2_weight >= 0))
+        bad = "learning rate and clip norm must be positive, the W2 weight non-negative";
+    if (bad)
+        snprintf(msg, len, "invalid flow options: %s", bad);
+    return bad != NULL;
+}
+
+/* Beta of block K (0-based): geometric from beta_first to 1 over the
+ * annealing blocks, then 1 for the final blocks. */
+static double schedule_beta(const af_flow_options *o, size_t k)
+{
+    if (k + 1 >= o->blocks)
+        return 1.0;
+    double frac = (double)k / (double)(o->blocks - 1);
+    return pow(o->beta_first, 1.0 - frac);
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + 1e-9 * (double)(now.tv_nsec - start->tv_nsec);
+}
+
+/* State of one training run. */
+typedef struct {
+    const af_target *target;
+    const af_flow_options *opt;
+    net_shape shape;
+    double *train;        /* train_size x d */
+    double *batch;        /* batch x d */
+    double *logq, *score; /* target at the batch end points */
+    double *gx;           /* batch x d */
+    double *grad, *m, *c; /* parameter gradient, net_prepare constants */
+    adam_state adam;
+    ode_work *tape, *push;
+    rng_state rng;
+    struct timespec start;
+} trainer;
+
+static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *o)
+{
+    const size_t d = t->dim, b = o->batch_size;
+
+    memset(tr, 0, sizeof *tr);
+    tr->target = t;
+    tr->opt = o;
+    net_shape_init(&tr->shape, d, o->hidden1, o->hidden2, o->sharpness);
+    rng_seed(&tr->rng, o->seed, 1);
+    clock_gettime(CLOCK_MONOTONIC, &tr->start);
+
+    tr->train = malloc(o->train_size * d * sizeof *tr->train);
+    tr->batch = malloc(b * d * sizeof *tr->batch);
+    tr->logq = malloc(b * sizeof *tr->logq);
+    tr->score = malloc(b * d * sizeof *tr->score);
+    tr->gx = malloc(b * d * sizeof *tr->gx);
+    tr->grad = malloc(tr->shape.n_params * sizeof *tr->grad);
+    tr->m = malloc(o->hidden1 * o->hidden2 * sizeof *tr->m);
+    tr->c = malloc(o->hidden1 * o->hidden2 * sizeof *tr->c);
+    tr->tape = ode_work_new(&tr->shape, o->substeps, b, 1);
+    tr->push = ode_work_new(&tr->shape, o->substeps, FLOW_CHUNK, 0);
+    if (!tr->train || !tr->batch || !tr->logq || !tr->score || !tr->gx || !tr->grad || !tr->m ||
+        !tr->c || !tr->tape || !tr->push || adam_init(&tr->adam, tr->shape.n_params))
+        return -1;
+
+    for (size_t i = 0; i < o->train_size * d; i++)
+        tr->train[i] = rng_normal(&tr->rng);
+    return 0;
+}
+
+static void trainer_free(trainer *tr)
+{
+    free(tr->train);
+    free(tr->batch);
+    free(tr->logq);
+    free(tr->score);
+    free(tr->gx);
+    free(tr->grad);
+    free(tr->m);
+    free(tr->c);
+    adam_free(&tr->adam);
+    ode_work_free(tr->tape);
+    ode_work_free(tr->push);
+}
+
+static void draw_batch(trainer *tr)
+{
+    const size_t d = tr->shape.d, n = tr->opt->train_size;
+
+    for (size_t p = 0; p < tr->opt->batch_size; p++) {
+        size_t row = (size_t)(rng_next(&tr->rng) % n);
+        memcpy(tr->batch + p * d, tr->train + row * d, d * sizeof *tr->batch);
+    }
+}
+
+/* One Adam iteration on a fresh batch. Stores the batch's mean loss in
+ * *LOSS. Returns 0, or non-zero with a message. */
+static int train_iteration(trainer *tr, double *theta, double beta, double lr, double *loss,
+                           char *msg, size_t len)
+{
+    const size_t d = tr->shape.d, b = tr->opt->batch_size;
+    const double inv_b = 1.0 / (double)b;
+    const double path_weight = tr->opt->w2_weight * (double)tr->opt->substeps;
+
+    draw_batch(tr);
+    net_prepare(&tr->shape, theta, tr->m, tr->c);
+    ode_forward_taped(tr->tape, theta, tr->c, tr->batch, b);
+
+    const double *x = ode_work_end(tr->tape);
+    if (tr->target->eval(tr->target->context, x, b, tr->logq, tr->score, msg, len))
+        return -1;
+
+    /* Loss per point: -log f(x_S) - logdet + a S sum_s |x_s - x_(s-1)|^2,
+     * with log f = (1 - beta) log N(x; 0, I) + beta log q, up to constants. */
+    const double *logdet = ode_work_logdet(tr->tape), *path = ode_work_path(tr->tape);
+    double sum = 0.0;
+    for (size_t p = 0; p < b; p++) {
+        double sq = 0.0;
+        for (size_t j = p * d; j < (p + 1) * d; j++) {
+            sq += x[j] * x[j];
+            tr->gx[j] = ((1.0 - beta) * x[j] - beta * tr->score[j]) * inv_b;
+        }
+        sum += 0.5 * (1.0 - beta) * sq - beta * tr->logq[p] - logdet[p] + path_weight * path[p];
+    }
+    *loss = sum * inv_b;
+    if (!isfinite(*loss))
+        return 1;
+
+    memset(tr->grad, 0, tr->shape.n_params * sizeof *tr->grad);
+    ode_backward(tr->tape, theta, tr->c, tr->m, tr->gx, -inv_b, path_weight * inv_b, tr->grad);
+    adam_step(&tr->adam, theta, tr->grad, lr, tr->opt->clip_norm);
+    return 0;
+}
+
+/* Pushes the whole training set through the block THETA. */
+static void push_train_set(trainer *tr, const double *theta)
+{
+    const size_t d = tr->shape.d, n = tr->opt->train_size;
+
+    net_prepare(&tr->shape, theta, tr->m, tr->c);
+    for (size_t start = 0; start < n; start += FLOW_CHUNK) {
+        size_t b = n - start < FLOW_CHUNK ? n - start : FLOW_CHUNK;
+        ode_push(tr->push, theta, tr->c, tr->train + start * d, b, NULL);
+    }
+}
+
+static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t it,
+                   double loss)
+{
+    if (!tr->opt->progress)
+        return;
+    af_flow_progress p = {block + 1, blocks, beta, it, tr->opt->iterations, loss,
+                          seconds_since(&tr->start)};
+    tr->opt->progress(tr->opt->progress_context, &p);
+}
+
+/* Trains block K in place from the warm start in THETA. */
+static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double *theta,
+                       char *msg, size_t len)
+{
+    const size_t iters = tr->opt->iterations;
+    const size_t every = iters < REPORTS_PER_BLOCK ? 1 : iters / REPORTS_PER_BLOCK;
+    double acc = 0.0;
+    size_t count = 0;
+
+    adam_reset(&tr->adam);
+    for (size_t it = 1; it <= iters; it++) {
+        /* Cosine decay to a tenth of the step size over the block. */
+        double frac = (double)(it - 1) / (double)iters;
+        double lr = tr->opt->learning_rate * (0.55 + 0.45 * cos(FLOW_PI * frac));
+        double loss;
+
+        int rc = train_iteration(tr, theta, beta, lr, &loss, msg, len);
+        if (rc > 0)
+            snprintf(msg, len,
+                     "training failed: the loss is %g in block %zu (beta %.4g), iteration %zu; "
+                     "the target may be improper or overflow far from its mode",
+                     loss, k + 1, beta, it);
+        if (rc)
+            return -1;
+
+        acc += loss;
+        count++;
+        if (it % every == 0 || it == iters) {
+            report(tr, k, blocks, beta, it, acc / (double)count);
+            acc = 0.0;
+            count = 0;
+        }
+    }
+    return 0;
+}
+
+int af_flow_train(const af_target *target, const af_flow_options *o, af_flow **out,
+                  char *msg, size_t len)
+{
+    *out = NULL;
+    if (check_options(target, o, msg, len))
+        return -1;
+
+    const size_t blocks = o->blocks + o->final_blocks;
+    trainer tr;
+    af_flow *flow = NULL;
+    double *theta = NULL;
+    int rc = -1;
+
+    if (trainer_init(&tr, target, o))
+        goto out_of_memory;
+    flow = flow_new(&tr.shape, o->substeps, blocks);
+    theta = malloc(tr.shape.n_params * sizeof *theta);
+    if (!flow || !theta)
+        goto out_of_memory;
+
+    rng_state init_rng;
+    rng_seed(&init_rng, o->seed, 2);
+    net_init(&tr.shape, theta, &init_rng);
+
+    for (size_t k = 0; k < blocks; k++) {
+        double beta = schedule_beta(o, k);
+        if (train_block(&tr, k, blocks, beta, theta, msg, len))
+            goto done;
+        push_train_set(&tr, theta);
+        flow_append(flow, beta, theta);
+    }
+    *out = flow;
+    flow = NULL;
+    rc = 0;
+    goto done;
+
+out_of_memory:
+    snprintf(msg, len, "out of memory while setting up training (train size %zu, dimension %zu)",
+             o->train_size, target->dim);
+done:
+    free(theta);
+    af_flow_free(flow);
+    trainer_free(&tr);
+    return rc;
+}
