@@ -1,0 +1,44 @@
+/* af_output: CmdStan-style sample files and the summary table. Writes files
+ * atomically (a temporary file in the same folder, then rename), so an
+ * existing output survives a failed run. */
+#ifndef AF_OUTPUT_H
+#define AF_OUTPUT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* One "# key = value" line of the CSV header. */
+typedef struct {
+    const char *key;
+    const char *value;
+} af_output_setting;
+
+/* A table of draws: N rows of the columns lp__, lp_approx__, log_weight and
+ * then COLUMNS named NAMES, row-major in VALUES (N x COLUMNS). */
+typedef struct {
+    size_t n, columns;
+    const char *const *names;
+    const double *values;
+    const double *lp, *lp_approx, *log_weight;
+} af_output_draws;
+
+/* Writes DRAWS to PATH with the SETTINGS as header comments. Returns 0, or
+ * non-zero with a message naming the file and the system error. */
+int af_output_write_csv(const char *path, const af_output_setting *settings,
+                        size_t n_settings, const af_output_draws *draws, char *message,
+                        size_t message_len);
+
+/* Importance-weight diagnostics of the log weights. */
+typedef struct {
+    double ess;       /* (sum w)^2 / sum w^2 */
+    double log_z;     /* log of the mean weight: estimate of log Z */
+    double log_z_se;  /* its delta-method standard error */
+} af_output_weights;
+
+void af_output_weight_stats(const double *log_weight, size_t n, af_output_weights *out);
+
+/* Prints the summary table (mean, sd, 5%, 50%, 95% per column) and the
+ * weight diagnostics to OUT. Returns 0, or non-zero when out of memory. */
+int af_output_print_summary(FILE *out, const af_output_draws *draws);
+
+#endif

@@ -1,0 +1,382 @@
+/* afrun: the command-line front end. Compiles a model with its data, trains
+ * an Annealing Flow on its log-density, samples it, writes a CmdStan-style
+ * CSV file and prints a summary. Progress goes to stderr. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "af_eval.h"
+#include "af_flow.h"
+#include "af_lang.h"
+#include "af_output.h"
+
+#define AFRUN_VERSION "0.1.0"
+
+typedef struct {
+    const char *model_path;
+    const char *data_path;
+    const char *output_path;
+    size_t samples;
+    int quiet;
+    af_flow_options flow;
+} afrun_args;
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: afrun MODEL.afm [options]\n"
+          "\n"
+          "Trains an Annealing Flow on the model's log-density and writes samples.\n"
+          "\n"
+          "options:\n"
+          "  --data FILE.json     data for the model's data block (CmdStan JSON layout)\n"
+          "  --samples N          number of samples to write (default 1000)\n"
+          "  --seed S             random seed, an unsigned integer (default 1)\n"
+          "  -o, --output FILE    output CSV file (default output.csv)\n"
+          "  --blocks K           annealing blocks, geometric in beta (default 8)\n"
+          "  --final-blocks K     extra blocks at beta = 1 (default 1)\n"
+          "  --iterations N       Adam iterations per block (default 400)\n"
+          "  --train-size N       points in the training set (default 100000)\n"
+          "  --batch-size N       points per Adam iteration (default 1000)\n"
+          "  --learning-rate X    Adam step size (default 0.002)\n"
+          "  --quiet              no progress on stderr\n"
+          "  --version            print the version and exit\n"
+          "  -h, --help           print this help and exit\n",
+          out);
+}
+
+/* Parses an unsigned count; returns 0 on success. */
+static int parse_size(const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!text || *text == '-' || *text == '\0')
+        return -1;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end != '\0')
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_double(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    if (!text || *text == '\0')
+        return -1;
+    *out = strtod(text, &end);
+    return errno || *end != '\0' || !isfinite(*out) ? -1 : 0;
+}
+
+/* Options that take a count, and where they go. */
+static size_t *size_option(afrun_args *a, const char *name)
+{
+    if (!strcmp(name, "--samples"))
+        return &a->samples;
+    if (!strcmp(name, "--blocks"))
+        return &a->flow.blocks;
+    if (!strcmp(name, "--final-blocks"))
+        return &a->flow.final_blocks;
+    if (!strcmp(name, "--iterations"))
+        return &a->flow.iterations;
+    if (!strcmp(name, "--train-size"))
+        return &a->flow.train_size;
+    if (!strcmp(name, "--batch-size"))
+        return &a->flow.batch_size;
+    return NULL;
+}
+
+/* Parses one option at ARGV[*I] with its value; returns 0, 1 when help or
+ * the version was printed, or -1 after printing an error. */
+static int parse_option(afrun_args *a, int argc, char **argv, int *i)
+{
+    const char *name = argv[*i];
+    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+    size_t *count = size_option(a, name);
+    size_t seed;
+
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+        print_usage(stdout);
+        return 1;
+    }
+    if (!strcmp(name, "--version")) {
+        printf("afrun %s\n", AFRUN_VERSION);
+        return 1;
+    }
+    if (!strcmp(name, "--quiet")) {
+        a->quiet = 1;
+        return 0;
+    }
+    if (!value) {
+        fprintf(stderr, "afrun: option %s needs a value; see afrun --help\n", name);
+        return -1;
+    }
+    (*i)++;
+    if (count) {
+        if (parse_size(value, count) == 0)
+            return 0;
+        fprintf(stderr, "afrun: invalid value '%s' for %s: expected a non-negative integer\n",
+                value, name);
+        return -1;
+    }
+    if (!strcmp(name, "--seed")) {
+        if (parse_size(value, &seed) == 0) {
+            a->flow.seed = (uint64_t)seed;
+            return 0;
+        }
+        fprintf(stderr, "afrun: invalid seed '%s': expected a non-negative integer\n", value);
+        return -1;
+    }
+    if (!strcmp(name, "--learning-rate")) {
+        if (parse_double(value, &a->flow.learning_rate) == 0 && a->flow.learning_rate > 0)
+            return 0;
+        fprintf(stderr, "afrun: invalid learning rate '%s': expected a positive number\n",
+                value);
+        return -1;
+    }
+    if (!strcmp(name, "--data")) {
+        a->data_path = value;
+        return 0;
+    }
+    if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+        a->output_path = value;
+        return 0;
+    }
+    fprintf(stderr, "afrun: unknown option '%s'; see afrun --help\n", name);
+    return -1;
+}
+
+/* Returns 0 to run, 1 to exit with success, -1 to exit with failure. */
+static int parse_args(afrun_args *a, int argc, char **argv)
+{
+    memset(a, 0, sizeof *a);
+    a->samples = 1000;
+    a->output_path = "output.csv";
+    af_flow_options_default(&a->flow);
+
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            int rc = parse_option(a, argc, argv, &i);
+            if (rc)
+                return rc;
+        } else if (!a->model_path) {
+            a->model_path = argv[i];
+        } else {
+            fprintf(stderr, "afrun: unexpected argument '%s': only one model file is taken\n",
+                    argv[i]);
+            return -1;
+        }
+    }
+    if (!a->model_path) {
+        fputs("afrun: no model file given\n", stderr);
+        print_usage(stderr);
+        return -1;
+    }
+    if (a->samples == 0) {
+        fputs("afrun: --samples must be at least 1\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int eval_target(void *context, const double *x, size_t n, double *logq, double *score,
+                       char *msg, size_t len)
+{
+    return af_eval_logp(context, x, n, logq, score, msg, len);
+}
+
+/* Progress on stderr: one updating line on a terminal, else a line per
+ * block. */
+static void show_progress(void *context, const af_flow_progress *p)
+{
+    int tty = *(const int *)context;
+    int block_done = p->iteration == p->iterations;
+
+    if (!tty && !block_done)
+        return;
+    fprintf(stderr, "%sblock %zu/%zu  beta %.4f  iteration %zu/%zu  loss %.4f  %.1f s%s",
+            tty ? "\r" : "", p->block, p->blocks, p->beta, p->iteration, p->iterations, p->loss,
+            p->seconds, tty && !block_done ? "" : "\n");
+    fflush(stderr);
+}
+
+enum { SETTING_LEN = 64, MAX_SETTINGS = 20 };
+
+/* The CSV header's settings, formatted into caller-owned storage. */
+typedef struct {
+    af_output_setting list[MAX_SETTINGS];
+    char text[MAX_SETTINGS][SETTING_LEN];
+    size_t n;
+} settings_table;
+
+static void add_setting(settings_table *t, const char *key, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_setting(settings_table *t, const char *key, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(t->text[t->n], SETTING_LEN, format, ap);
+    va_end(ap);
+    t->list[t->n].key = key;
+    t->list[t->n].value = t->text[t->n];
+    t->n++;
+}
+
+static void fill_settings(settings_table *t, const afrun_args *a, double train_seconds)
+{
+    const af_flow_options *f = &a->flow;
+
+    t->n = 0;
+    add_setting(t, "afm_version", "%s", AFRUN_VERSION);
+    add_setting(t, "method", "%s", "annealing_flow");
+    add_setting(t, "model", "%s", a->model_path);
+    add_setting(t, "data", "%s", a->data_path ? a->data_path : "");
+    add_setting(t, "seed", "%" PRIu64, f->seed);
+    add_setting(t, "num_samples", "%zu", a->samples);
+    add_setting(t, "blocks", "%zu", f->blocks);
+    add_setting(t, "final_blocks", "%zu", f->final_blocks);
+    add_setting(t, "beta_first", "%g", f->beta_first);
+    add_setting(t, "iterations", "%zu", f->iterations);
+    add_setting(t, "train_size", "%zu", f->train_size);
+    add_setting(t, "batch_size", "%zu", f->batch_size);
+    add_setting(t, "learning_rate", "%g", f->learning_rate);
+    add_setting(t, "clip_norm", "%g", f->clip_norm);
+    add_setting(t, "w2_weight", "%g", f->w2_weight);
+    add_setting(t, "hidden", "%zu,%zu", f->hidden1, f->hidden2);
+    add_setting(t, "softplus_sharpness", "%g", f->sharpness);
+    add_setting(t, "rk4_steps", "%zu", f->substeps);
+    add_setting(t, "train_seconds", "%.1f", train_seconds);
+}
+
+/* Everything one run allocates, freed in one place. */
+typedef struct {
+    af_model *model;
+    af_eval *eval;
+    af_flow *flow;
+    double *z, *lp, *lp_approx, *log_weight, *values;
+    const char **names;
+} afrun_state;
+
+static void state_free(afrun_state *s)
+{
+    af_flow_free(s->flow);
+    af_eval_free(s->eval);
+    af_model_free(s->model);
+    free(s->z);
+    free(s->lp);
+    free(s->lp_approx);
+    free(s->log_weight);
+    free(s->values);
+    free(s->names);
+}
+
+/* Draws the samples and evaluates lp__, log_weight and the output columns. */
+static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t len)
+{
+    const size_t n = a->samples, d = af_model_dim(s->model);
+    const size_t cols = af_model_column_count(s->model);
+
+    s->z = malloc(n * d * sizeof *s->z);
+    s->lp = malloc(n * sizeof *s->lp);
+    s->lp_approx = malloc(n * sizeof *s->lp_approx);
+    s->log_weight = malloc(n * sizeof *s->log_weight);
+    s->values = malloc(n * (cols ? cols : 1) * sizeof *s->values);
+    s->names = malloc((cols ? cols : 1) * sizeof *s->names);
+    if (!s->z || !s->lp || !s->lp_approx || !s->log_weight || !s->values || !s->names) {
+        snprintf(msg, len, "out of memory for %zu samples of dimension %zu", n, d);
+        return -1;
+    }
+
+    if (af_flow_sample(s->flow, n, a->flow.seed, s->z, s->lp_approx, msg, len) ||
+        af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
+        return -1;
+
+    for (size_t p = 0; p < n; p++) {
+        s->log_weight[p] = s->lp[p] - s->lp_approx[p];
+        af_model_constrain(s->model, s->z + p * d, s->values + p * cols);
+    }
+    for (size_t j = 0; j < cols; j++)
+        s->names[j] = af_model_column_name(s->model, j);
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int run(afrun_args *a, afrun_state *s)
+{
+    char msg[1024];
+    char *diagnostics = NULL;
+
+    if (af_model_compile(a->model_path, a->data_path, &s->model, &diagnostics)) {
+        fprintf(stderr, "%s", diagnostics ? diagnostics : "afrun: compilation failed\n");
+        free(diagnostics);
+        return -1;
+    }
+    s->eval = af_eval_new(s->model);
+    if (!s->eval) {
+        fputs("afrun: out of memory for the model evaluator\n", stderr);
+        return -1;
+    }
+
+    int tty = isatty(STDERR_FILENO);
+    af_target target = {af_model_dim(s->model), eval_target, s->eval};
+    a->flow.progress = a->quiet ? NULL : show_progress;
+    a->flow.progress_context = &tty;
+
+    double start = now_seconds();
+    if (af_flow_train(&target, &a->flow, &s->flow, msg, sizeof msg) ||
+        draw_samples(s, a, msg, sizeof msg)) {
+        fprintf(stderr, "afrun: %s: %s\n", a->model_path, msg);
+        return -1;
+    }
+    double seconds = now_seconds() - start;
+
+    settings_table settings;
+    fill_settings(&settings, a, seconds);
+    af_output_draws draws = {a->samples,     af_model_column_count(s->model),
+                             s->names,       s->values,
+                             s->lp,          s->lp_approx,
+                             s->log_weight};
+    if (af_output_write_csv(a->output_path, settings.list, settings.n, &draws, msg,
+                            sizeof msg)) {
+        fprintf(stderr, "afrun: %s\n", msg);
+        return -1;
+    }
+    if (!a->quiet)
+        fprintf(stderr, "wrote %zu samples to %s in %.1f s\n", a->samples, a->output_path,
+                seconds);
+    return af_output_print_summary(stdout, &draws) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    afrun_args args;
+    int rc = parse_args(&args, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+
+    /* The matrices are small (batch x 32); one BLAS thread is fastest. */
+    openblas_set_num_threads(1);
+
+    afrun_state state;
+    memset(&state, 0, sizeof state);
+    rc = run(&args, &state);
+    state_free(&state);
+    return rc ? 1 : 0;
+}

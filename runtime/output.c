@@ -1,0 +1,149 @@
+/* CmdStan-style CSV output, written atomically, and the summary table of
+ * the draws with their importance-weight diagnostics. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "af_output.h"
+
+/* Ten significant digits: importance weights come from differences of
+ * log-densities, so they need more than CmdStan's default of six. */
+#define NUMBER_FORMAT "%.10g"
+
+static void write_header(FILE *f, const af_output_setting *settings, size_t n_settings,
+                         const af_output_draws *draws)
+{
+    for (size_t i = 0; i < n_settings; i++)
+        fprintf(f, "# %s = %s\n", settings[i].key, settings[i].value);
+
+    fputs("lp__,lp_approx__,log_weight", f);
+    for (size_t j = 0; j < draws->columns; j++)
+        fprintf(f, ",%s", draws->names[j]);
+    fputc('\n', f);
+}
+
+static void write_rows(FILE *f, const af_output_draws *draws)
+{
+    for (size_t p = 0; p < draws->n; p++) {
+        fprintf(f, NUMBER_FORMAT "," NUMBER_FORMAT "," NUMBER_FORMAT, draws->lp[p],
+                draws->lp_approx[p], draws->log_weight[p]);
+        for (size_t j = 0; j < draws->columns; j++)
+            fprintf(f, "," NUMBER_FORMAT, draws->values[p * draws->columns + j]);
+        fputc('\n', f);
+    }
+}
+
+int af_output_write_csv(const char *path, const af_output_setting *settings,
+                        size_t n_settings, const af_output_draws *draws, char *msg, size_t len)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        snprintf(msg, len, "out of memory while writing %s", path);
+        return -1;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        snprintf(msg, len, "cannot create a temporary file next to %s: %s", path,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(tmp);
+        return -1;
+    }
+
+    write_header(f, settings, n_settings, draws);
+    write_rows(f, draws);
+    int failed = ferror(f) || fflush(f) || fsync(fileno(f));
+    int saved = errno;
+    failed |= fclose(f) != 0;
+    if (!failed && rename(tmp, path) != 0) {
+        failed = 1;
+        saved = errno;
+    }
+    if (failed) {
+        snprintf(msg, len, "cannot write %s: %s", path, strerror(saved));
+        unlink(tmp);
+    }
+    free(tmp);
+    return failed ? -1 : 0;
+}
+
+void af_output_weight_stats(const double *log_weight, size_t n, af_output_weights *out)
+{
+    double max = -INFINITY;
+    for (size_t p = 0; p < n; p++)
+        if (log_weight[p] > max)
+            max = log_weight[p];
+
+    double sum = 0.0, sum_sq = 0.0;
+    for (size_t p = 0; p < n; p++) {
+        double w = exp(log_weight[p] - max);
+        sum += w;
+        sum_sq += w * w;
+    }
+    double mean = sum / (double)n, var = sum_sq / (double)n - mean * mean;
+
+    out->ess = sum_sq > 0 ? sum * sum / sum_sq : 0.0;
+    out->log_z = max + log(mean);
+    /* sd of the mean weight over the mean weight, to first order. */
+    out->log_z_se = n > 1 ? sqrt(fmax(var, 0.0) / (double)(n - 1)) / mean : NAN;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Quantile Q of N sorted values, by linear interpolation between order
+ * statistics (type 7 of Hyndman and Fan, as R's default). */
+static double quantile(const double *sorted, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    if (lo + 1 >= n)
+        return sorted[n - 1];
+    double frac = pos - (double)lo;
+    return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+}
+
+int af_output_print_summary(FILE *out, const af_output_draws *draws)
+{
+    const size_t n = draws->n;
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    if (!col)
+        return -1;
+
+    fprintf(out, "%-16s %12s %12s %12s %12s %12s\n", "parameter", "mean", "sd", "5%", "50%",
+            "95%");
+    for (size_t j = 0; j < draws->columns && n > 0; j++) {
+        double sum = 0.0, sum_sq = 0.0;
+        for (size_t p = 0; p < n; p++) {
+            col[p] = draws->values[p * draws->columns + j];
+            sum += col[p];
+        }
+        double mean = sum / (double)n;
+        for (size_t p = 0; p < n; p++)
+            sum_sq += (col[p] - mean) * (col[p] - mean);
+        double sd = n > 1 ? sqrt(sum_sq / (double)(n - 1)) : NAN;
+        qsort(col, n, sizeof *col, compare_doubles);
+        fprintf(out, "%-16s %12.5g %12.5g %12.5g %12.5g %12.5g\n", draws->names[j], mean, sd,
+                quantile(col, n, 0.05), quantile(col, n, 0.5), quantile(col, n, 0.95));
+    }
+    free(col);
+
+    af_output_weights w;
+    af_output_weight_stats(draws->log_weight, n, &w);
+    fprintf(out, "\n%zu draws; importance-weight ESS %.1f (%.1f%%); log Z %.4f (se %.4f)\n", n,
+            w.ess, n ? 100.0 * w.ess / (double)n : 0.0, w.log_z, w.log_z_se);
+    return 0;
+}
