@@ -16,6 +16,13 @@ typedef struct af_eval af_eval;
 af_eval *af_eval_new(const af_model *model);
 void af_eval_free(af_eval *eval);
 
+/* Same as af_eval_new with a workspace of about BUDGET_BYTES: the chunk
+ * holds as many points as fit, at least 1 and at most 1024. */
+af_eval *af_eval_new_with_budget(const af_model *model, size_t budget_bytes);
+
+/* Points per chunk, which af_eval_logp evaluates together. */
+size_t af_eval_chunk_size(const af_eval *eval);
+
 /* Evaluates N points Z (row-major, N x d). Writes LOGP[N] and, when SCORE is
  * not NULL, SCORE[N x d]. A point outside the support gets -INFINITY and a
  * zero score. Returns 0, or non-zero with a message in MESSAGE (capacity

@@ -1,0 +1,174 @@
+/* Diagnostics: the one printer of locations ("file:line:col: error: text",
+ * the source line, a caret underline as wide as the span) and the edit
+ * distance behind "did you mean" hints. Messages collect in a buffer that
+ * af_model_compile hands to its caller; nothing is printed here. */
+#include "lang_internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void append_bytes(diag *d, const char *s, size_t n)
+{
+    if (d->len + n + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 256;
+        while (cap < d->len + n + 1)
+            cap *= 2;
+        char *p = realloc(d->text, cap);
+        if (p == NULL)
+            lang_out_of_memory(d->on_failure);
+        d->text = p;
+        d->cap = cap;
+    }
+    memcpy(d->text + d->len, s, n);
+    d->len += n;
+    d->text[d->len] = '\0';
+}
+
+static void append_vformat(diag *d, const char *format, va_list ap)
+{
+    char small[512];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(small, sizeof small, format, copy);
+    va_end(copy);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        append_bytes(d, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL)
+        lang_out_of_memory(d->on_failure);
+    vsnprintf(big, (size_t)n + 1, format, ap);
+    append_bytes(d, big, (size_t)n);
+    free(big);
+}
+
+static void append_format(diag *d, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    append_vformat(d, format, ap);
+    va_end(ap);
+}
+
+/* Appends the source line holding SPAN's start and a caret line under the
+ * span, cut at the end of that line. Tabs are copied into the caret line
+ * so that the carets line up in any tab width. */
+static void append_source_line(diag *d, af_span span, size_t line_start)
+{
+    size_t line_end = line_start;
+    while (line_end < d->source_len && d->source[line_end] != '\n')
+        line_end++;
+    append_bytes(d, d->source + line_start, line_end - line_start);
+    append_bytes(d, "\n", 1);
+
+    for (size_t i = line_start; i < span.begin && i < line_end; i++)
+        append_bytes(d, d->source[i] == '\t' ? "\t" : " ", 1);
+    size_t end = span.end < line_end ? span.end : line_end;
+    append_bytes(d, "^", 1);
+    for (size_t i = span.begin + 1; i < end; i++)
+        append_bytes(d, "~", 1);
+    append_bytes(d, "\n", 1);
+}
+
+static void append_located(diag *d, af_span span, const char *kind, const char *format,
+                           va_list ap)
+{
+    if (span.begin > d->source_len)
+        span.begin = d->source_len;
+    size_t line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < span.begin; i++) {
+        if (d->source[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    }
+    append_format(d, "%s:%zu:%zu: %s: ", d->path, line, span.begin - line_start + 1, kind);
+    append_vformat(d, format, ap);
+    append_bytes(d, "\n", 1);
+    append_source_line(d, span, line_start);
+}
+
+void diag_error(diag *d, af_span span, const char *hint, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    append_located(d, span, "error", format, ap);
+    va_end(ap);
+    if (hint != NULL)
+        append_format(d, "hint: %s\n", hint);
+    d->errors++;
+}
+
+void diag_note(diag *d, af_span span, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    append_located(d, span, "note", format, ap);
+    va_end(ap);
+}
+
+void diag_file_error(diag *d, const char *path, size_t line, size_t col, const char *format,
+                     ...)
+{
+    va_list ap;
+    if (line > 0)
+        append_format(d, "%s:%zu:%zu: error: ", path, line, col);
+    else
+        append_format(d, "%s: error: ", path);
+    va_start(ap, format);
+    append_vformat(d, format, ap);
+    va_end(ap);
+    append_bytes(d, "\n", 1);
+    d->errors++;
+}
+
+/* Levenshtein distance, stopping early once it exceeds LIMIT. */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > AF_MAX_NAME_LEN || lb > AF_MAX_NAME_LEN)
+        return limit + 1;
+    size_t row[AF_MAX_NAME_LEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        size_t best = row[0];
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = diagonal + (a[i - 1] != b[j - 1]);
+            size_t v = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = cost < v ? cost : v;
+            diagonal = up;
+            if (row[j] < best)
+                best = row[j];
+        }
+        if (best > limit)
+            return limit + 1;
+    }
+    return row[lb];
+}
+
+const char *diag_closest(const char *name, const char *const *candidates, size_t count)
+{
+    /* A third of the name's length, at least 1 and at most 3, is taken as a
+     * typo; further than that a hint misleads more than it helps. */
+    size_t limit = strlen(name) / 3;
+    limit = limit < 1 ? 1 : (limit > 3 ? 3 : limit);
+    const char *best = NULL;
+    size_t best_distance = limit + 1;
+    for (size_t i = 0; i < count; i++) {
+        size_t dist = edit_distance(name, candidates[i], limit);
+        if (dist < best_distance && dist > 0) {
+            best = candidates[i];
+            best_distance = dist;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,468 @@
+/* Kernels of the built-in ops. Every MAP and FOLD op is one pointwise rule
+ * that returns the value and writes the partial derivatives beside it; the
+ * shared loops below turn those partials into forward-mode tangents. SPECIAL
+ * ops (stable reductions, indexing, concatenation) have their own kernels. */
+#include "af_stdlib.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define FORCE_INLINE static inline
+#endif
+
+#define LOG_SQRT_2PI 0.91893853320467274178
+
+/* A pointwise rule: returns f(a) and writes p[k] = df/da[k]. */
+typedef double (*rule_fn)(const double *a, double *p);
+
+/* ---- pointwise rules: value and partials side by side ---- */
+
+static double rule_NEG(const double *a, double *p)
+{
+    p[0] = -1.0;
+    return -a[0];
+}
+
+static double rule_ADD(const double *a, double *p)
+{
+    p[0] = 1.0;
+    p[1] = 1.0;
+    return a[0] + a[1];
+}
+
+static double rule_SUB(const double *a, double *p)
+{
+    p[0] = 1.0;
+    p[1] = -1.0;
+    return a[0] - a[1];
+}
+
+static double rule_MUL(const double *a, double *p)
+{
+    p[0] = a[1];
+    p[1] = a[0];
+    return a[0] * a[1];
+}
+
+static double rule_DIV(const double *a, double *p)
+{
+    double y = a[0] / a[1];
+    p[0] = 1.0 / a[1];
+    p[1] = -y / a[1];
+    return y;
+}
+
+/* Integer division truncates toward zero, as in Stan. The caller rejects a
+ * zero divisor that it can see; one computed at run time gives +-Inf or NaN. */
+static double rule_IDIV(const double *a, double *p)
+{
+    p[0] = 0.0;
+    p[1] = 0.0;
+    return trunc(a[0] / a[1]);
+}
+
+#define COMPARISON_RULE(id, expr)                                                        \
+    static double rule_##id(const double *a, double *p)                                  \
+    {                                                                                    \
+        p[0] = 0.0;                                                                      \
+        p[1] = 0.0;                                                                      \
+        return (expr) ? 1.0 : 0.0;                                                       \
+    }
+COMPARISON_RULE(LT, a[0] < a[1])
+COMPARISON_RULE(LE, a[0] <= a[1])
+COMPARISON_RULE(GT, a[0] > a[1])
+COMPARISON_RULE(GE, a[0] >= a[1])
+COMPARISON_RULE(EQ, a[0] == a[1])
+COMPARISON_RULE(NE, a[0] != a[1])
+
+static double rule_EXP(const double *a, double *p)
+{
+    double y = exp(a[0]);
+    p[0] = y;
+    return y;
+}
+
+static double rule_LOG(const double *a, double *p)
+{
+    p[0] = 1.0 / a[0];
+    return log(a[0]);
+}
+
+static double rule_LOG1P(const double *a, double *p)
+{
+    p[0] = 1.0 / (1.0 + a[0]);
+    return log1p(a[0]);
+}
+
+static double rule_EXPM1(const double *a, double *p)
+{
+    double y = expm1(a[0]);
+    p[0] = y + 1.0;
+    return y;
+}
+
+static double rule_SQRT(const double *a, double *p)
+{
+    double y = sqrt(a[0]);
+    p[0] = 0.5 / y;
+    return y;
+}
+
+/* The derivative at 0 is taken as 0, the midpoint of the one-sided ones. */
+static double rule_FABS(const double *a, double *p)
+{
+    p[0] = a[0] > 0.0 ? 1.0 : (a[0] < 0.0 ? -1.0 : 0.0);
+    return fabs(a[0]);
+}
+
+static double rule_SIN(const double *a, double *p)
+{
+    p[0] = cos(a[0]);
+    return sin(a[0]);
+}
+
+static double rule_COS(const double *a, double *p)
+{
+    p[0] = -sin(a[0]);
+    return cos(a[0]);
+}
+
+/* log(1 + exp(x)) without overflow: for x > 0 it is x + log1p(exp(-x)).
+ * The derivative is the logistic function, computed from exp of a
+ * non-positive number for the same reason. */
+static double rule_LOG1P_EXP(const double *a, double *p)
+{
+    double x = a[0];
+    if (x > 0.0) {
+        double t = exp(-x);
+        p[0] = 1.0 / (1.0 + t);
+        return x + log1p(t);
+    }
+    double t = exp(x);
+    p[0] = t / (1.0 + t);
+    return log1p(t);
+}
+
+/* log(exp(a) + exp(b)) shifted by the larger argument. Infinite arguments
+ * are handled apart because a - b would be NaN for two equal infinities. */
+static double rule_LOG_SUM_EXP2(const double *a, double *p)
+{
+    double m = a[0] > a[1] ? a[0] : a[1];
+    if (isinf(m)) {
+        p[0] = (m > 0.0 && a[0] == m) ? 1.0 : 0.0;
+        p[1] = (m > 0.0 && a[1] == m && a[0] != m) ? 1.0 : 0.0;
+        return m;
+    }
+    double y = m + log1p(exp(-fabs(a[0] - a[1])));
+    p[0] = exp(a[0] - y);
+    p[1] = exp(a[1] - y);
+    return y;
+}
+
+static double rule_SUM(const double *a, double *p)
+{
+    p[0] = 1.0;
+    return a[0];
+}
+
+static double rule_DOT_SELF(const double *a, double *p)
+{
+    p[0] = 2.0 * a[0];
+    return a[0] * a[0];
+}
+
+/* normal_lpdf(y | mu, sigma) with its normalising constant. A scale that is
+ * not positive is outside the support: the term is -Inf with zero partials. */
+static double rule_NORMAL_LPDF(const double *a, double *p)
+{
+    double sigma = a[2];
+    if (!(sigma > 0.0)) {
+        p[0] = p[1] = p[2] = 0.0;
+        return -INFINITY;
+    }
+    double z = (a[0] - a[1]) / sigma;
+    p[0] = -z / sigma;
+    p[1] = z / sigma;
+    p[2] = (z * z - 1.0) / sigma;
+    return -0.5 * z * z - log(sigma) - LOG_SQRT_2PI;
+}
+
+static double rule_STD_NORMAL_LPDF(const double *a, double *p)
+{
+    p[0] = -a[0];
+    return -0.5 * a[0] * a[0] - LOG_SQRT_2PI;
+}
+
+/* ---- shared loops ---- */
+
+static size_t broadcast_index(const af_operand *x, size_t e)
+{
+    return x->len == 1 ? 0 : e;
+}
+
+static double operand_value(const af_operand *x, size_t e, size_t b)
+{
+    return x->value[broadcast_index(x, e) * x->estride + b * x->bstride];
+}
+
+/* Writes the tangents of a MAP (FOLD = 0) or FOLD (FOLD = 1) op over N
+ * broadcast elements, given the partials in scratch as [k][e][b]. */
+static void combine_tangents(const af_op_call *c, size_t n, int fold)
+{
+    size_t stride = c->stride;
+    size_t out_len = fold ? 1 : n;
+
+    for (size_t j = 0; j < c->dim; j++) {
+        double *out = c->tangent + j * out_len * stride;
+        for (size_t i = 0; i < out_len; i++)
+            memset(out + i * stride, 0, c->count * sizeof(double));
+
+        for (size_t k = 0; k < c->nargs; k++) {
+            const af_operand *x = &c->args[k];
+            if (x->tangent == NULL)
+                continue;
+            const double *dx = x->tangent + j * x->len * stride;
+            for (size_t e = 0; e < n; e++) {
+                const double *pk = c->scratch + (k * n + e) * stride;
+                const double *dxe = dx + broadcast_index(x, e) * stride;
+                double *o = fold ? out : out + e * stride;
+                for (size_t b = 0; b < c->count; b++)
+                    o[b] += pk[b] * dxe[b];
+            }
+        }
+    }
+}
+
+static size_t broadcast_len(const af_op_call *c)
+{
+    size_t n = 1;
+    for (size_t k = 0; k < c->nargs; k++)
+        if (c->args[k].len > n)
+            n = c->args[k].len;
+    return n;
+}
+
+/* Applies RULE elementwise (FOLD = 0) or sums it over the elements (1). */
+FORCE_INLINE void pointwise_kernel(const af_op_call *c, rule_fn rule, int fold)
+{
+    size_t n = fold ? broadcast_len(c) : c->len;
+    size_t stride = c->stride;
+    int want_tangent = c->tangent != NULL && c->dim > 0;
+
+    if (fold)
+        memset(c->value, 0, c->count * sizeof(double));
+    for (size_t e = 0; e < n; e++) {
+        for (size_t b = 0; b < c->count; b++) {
+            double a[AF_OP_MAX_ARITY] = {0.0, 0.0, 0.0};
+            double p[AF_OP_MAX_ARITY] = {0.0, 0.0, 0.0};
+            for (size_t k = 0; k < c->nargs; k++)
+                a[k] = operand_value(&c->args[k], e, b);
+            double y = rule(a, p);
+            if (fold)
+                c->value[b] += y;
+            else
+                c->value[e * stride + b] = y;
+            if (want_tangent)
+                for (size_t k = 0; k < c->nargs; k++)
+                    c->scratch[(k * n + e) * stride + b] = p[k];
+        }
+    }
+    if (want_tangent)
+        combine_tangents(c, n, fold);
+}
+
+/* ---- special kernels ---- */
+
+/* log(sum(exp(x))) shifted by the maximum; the partials are softmax(x). */
+static void run_LOG_SUM_EXP(const af_op_call *c)
+{
+    const af_operand *x = &c->args[0];
+    size_t n = x->len;
+    size_t stride = c->stride;
+
+    for (size_t b = 0; b < c->count; b++) {
+        double m = -INFINITY;
+        for (size_t e = 0; e < n; e++)
+            m = fmax(m, operand_value(x, e, b));
+        double y = m;
+        if (isfinite(m)) {
+            double s = 0.0;
+            for (size_t e = 0; e < n; e++)
+                s += exp(operand_value(x, e, b) - m);
+            y = m + log(s);
+        }
+        c->value[b] = y;
+        for (size_t e = 0; e < n; e++)
+            c->scratch[e * stride + b] = isfinite(y) ? exp(operand_value(x, e, b) - y) : 0.0;
+    }
+    if (c->tangent != NULL && c->dim > 0)
+        combine_tangents(c, n, 1);
+}
+
+/* Euclidean norm. Its gradient x / norm(x) is taken as 0 at x = 0, where the
+ * norm has no derivative, so that a point at the origin keeps a finite score. */
+static void run_NORM2(const af_op_call *c)
+{
+    const af_operand *x = &c->args[0];
+    size_t n = x->len;
+    size_t stride = c->stride;
+
+    for (size_t b = 0; b < c->count; b++) {
+        double s = 0.0;
+        for (size_t e = 0; e < n; e++) {
+            double v = operand_value(x, e, b);
+            s += v * v;
+        }
+        double y = sqrt(s);
+        c->value[b] = y;
+        for (size_t e = 0; e < n; e++)
+            c->scratch[e * stride + b] = y > 0.0 ? operand_value(x, e, b) / y : 0.0;
+    }
+    if (c->tangent != NULL && c->dim > 0)
+        combine_tangents(c, n, 1);
+}
+
+static void run_INDEX(const af_op_call *c)
+{
+    const af_operand *x = &c->args[0];
+    size_t stride = c->stride;
+
+    assert(c->index < x->len);
+    for (size_t b = 0; b < c->count; b++)
+        c->value[b] = operand_value(x, c->index, b);
+    if (c->tangent == NULL)
+        return;
+    for (size_t j = 0; j < c->dim; j++) {
+        double *out = c->tangent + j * stride;
+        if (x->tangent == NULL)
+            memset(out, 0, c->count * sizeof(double));
+        else
+            memcpy(out, x->tangent + (j * x->len + c->index) * stride,
+                   c->count * sizeof(double));
+    }
+}
+
+/* Copies the arguments one after another into a vector of length c->len. */
+static void run_CONCAT(const af_op_call *c)
+{
+    size_t stride = c->stride;
+    size_t offset = 0;
+
+    for (size_t k = 0; k < c->nargs; k++) {
+        const af_operand *x = &c->args[k];
+        for (size_t e = 0; e < x->len; e++) {
+            for (size_t b = 0; b < c->count; b++)
+                c->value[(offset + e) * stride + b] = operand_value(x, e, b);
+            for (size_t j = 0; c->tangent != NULL && j < c->dim; j++) {
+                double *out = c->tangent + (j * c->len + offset + e) * stride;
+                if (x->tangent == NULL)
+                    memset(out, 0, c->count * sizeof(double));
+                else
+                    memcpy(out, x->tangent + (j * x->len + e) * stride,
+                           c->count * sizeof(double));
+            }
+        }
+        offset += x->len;
+    }
+    assert(offset == c->len);
+}
+
+/* ---- dispatch, generated from the op list ---- */
+
+#define DEFINE_RUN_AF_KIND_LEAF(id)                                                      \
+    static void run_##id(const af_op_call *c)                                            \
+    {                                                                                    \
+        (void)c;                                                                         \
+        assert(!"leaf ops have no kernel");                                              \
+    }
+#define DEFINE_RUN_AF_KIND_MAP(id)                                                       \
+    static void run_##id(const af_op_call *c)                                            \
+    {                                                                                    \
+        pointwise_kernel(c, rule_##id, 0);                                               \
+    }
+#define DEFINE_RUN_AF_KIND_FOLD(id)                                                      \
+    static void run_##id(const af_op_call *c)                                            \
+    {                                                                                    \
+        pointwise_kernel(c, rule_##id, 1);                                               \
+    }
+#define DEFINE_RUN_AF_KIND_SPECIAL(id)
+#define DEFINE_RUN(id, name, kind, arity, result, callable) DEFINE_RUN_##kind(id)
+AF_OP_LIST(DEFINE_RUN)
+#undef DEFINE_RUN
+
+typedef struct {
+    const char *name;
+    af_op_kind kind;
+    int arity;
+    af_result_type result;
+    int callable;
+    void (*run)(const af_op_call *c);
+} op_info;
+
+#define OP_INFO(id, name, kind, arity, result, callable)                                 \
+    {name, kind, arity, result, callable, run_##id},
+static const op_info op_table[AF_OP_COUNT] = {AF_OP_LIST(OP_INFO)};
+#undef OP_INFO
+
+const char *af_op_name(af_op op)
+{
+    return op_table[op].name;
+}
+
+af_op_kind af_op_kind_of(af_op op)
+{
+    return op_table[op].kind;
+}
+
+int af_op_arity(af_op op)
+{
+    return op_table[op].arity;
+}
+
+af_result_type af_op_result(af_op op)
+{
+    return op_table[op].result;
+}
+
+int af_op_find(const char *name, size_t nargs, af_op *op, int *arity)
+{
+    int found_name = 0;
+
+    for (int i = 0; i < AF_OP_COUNT; i++) {
+        if (!op_table[i].callable || strcmp(op_table[i].name, name) != 0)
+            continue;
+        if (op_table[i].arity < 0 || (size_t)op_table[i].arity == nargs) {
+            *op = (af_op)i;
+            return 0;
+        }
+        found_name = 1;
+        *arity = op_table[i].arity;
+    }
+    return found_name ? 1 : 2;
+}
+
+const char *af_op_callable_name(size_t i)
+{
+    for (size_t k = 0; k < AF_OP_COUNT; k++) {
+        if (!op_table[k].callable)
+            continue;
+        if (i == 0)
+            return op_table[k].name;
+        i--;
+    }
+    return NULL;
+}
+
+size_t af_op_scratch_len(size_t max_len, size_t stride)
+{
+    return AF_OP_MAX_ARITY * (max_len > 0 ? max_len : 1) * stride;
+}
+
+void af_op_eval(const af_op_call *call)
+{
+    op_table[call->op].run(call);
+}
