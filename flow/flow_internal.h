@@ -33,6 +33,16 @@ typedef struct {
 
 void net_shape_init(net_shape *shape, size_t d, size_t h1, size_t h2, double sharpness);
 
+/* Adds BIAS to each of the B rows of A (B x H) and replaces each entry a by
+ * softplus(s a) / s, writing the derivative sigmoid(s a) to DERIV
+ * (softplus.c). */
+void softplus_rows(double *a, double *deriv, const double *bias, size_t b, size_t h,
+                   double sharpness);
+void softplus_rows_scalar(double *a, double *deriv, const double *bias, size_t b, size_t h,
+                          double sharpness);
+void softplus_rows_avx2(double *a, double *deriv, const double *bias, size_t b, size_t h,
+                        double sharpness);
+
 /* Per-parameter-value constants: M = W1 W3 (h1 x h2), C = W2 .* M' (h2 x h1). */
 void net_prepare(const net_shape *shape, const double *theta, double *m, double *c);
 

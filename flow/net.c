@@ -37,26 +37,6 @@ void net_prepare(const net_shape *shape, const double *theta, double *m, double 
             c[i * h1 + j] = w2[i * h1 + j] * m[j * h2 + i];
 }
 
-/* Adds the bias to A (B x H) and replaces it by softplus(s a) / s, writing the
- * derivative sigmoid(s a) to DERIV. One exp and one log1p per entry. */
-static void softplus_layer(double *a, double *deriv, const double *bias, size_t b, size_t h,
-                           double sharpness)
-{
-    const double inv = 1.0 / sharpness;
-
-    for (size_t p = 0; p < b; p++) {
-        double *row = a + p * h;
-        double *drow = deriv + p * h;
-        for (size_t i = 0; i < h; i++) {
-            double t = sharpness * (row[i] + bias[i]);
-            double e = exp(-fabs(t));
-            double sp = (t > 0 ? t : 0.0) + log1p(e);
-            row[i] = sp * inv;
-            drow[i] = t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-        }
-    }
-}
-
 void net_forward(const net_shape *shape, const double *theta, const double *c,
                  const double *y, size_t b, net_cache *cache, double *v, double *div)
 {
@@ -64,11 +44,11 @@ void net_forward(const net_shape *shape, const double *theta, const double *c,
 
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, h1, d, 1.0, y, d,
                 theta + shape->w1, d, 0.0, cache->h1, h1);
-    softplus_layer(cache->h1, cache->s1, theta + shape->b1, b, shape->h1, shape->sharpness);
+    softplus_rows(cache->h1, cache->s1, theta + shape->b1, b, shape->h1, shape->sharpness);
 
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, h2, h1, 1.0, cache->h1, h1,
                 theta + shape->w2, h1, 0.0, cache->h2, h2);
-    softplus_layer(cache->h2, cache->s2, theta + shape->b2, b, shape->h2, shape->sharpness);
+    softplus_rows(cache->h2, cache->s2, theta + shape->b2, b, shape->h2, shape->sharpness);
 
     const double *b3 = theta + shape->b3;
     for (size_t p = 0; p < b; p++)

@@ -1,6 +1,8 @@
 /* Block-by-block training of the Annealing Flow: the geometric beta
  * schedule, the per-block loss and its Adam minimisation, and the pushing
  * of the training set from block to block. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
