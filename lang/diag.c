@@ -127,32 +127,40 @@ void diag_file_error(diag *d, const char *path, size_t line, size_t col, const c
     d->errors++;
 }
 
-/* Levenshtein distance, stopping early once it exceeds LIMIT. */
+/* Edit distance counting insertions, deletions, substitutions and swaps of
+ * two neighbouring characters (optimal string alignment), so that "lgo" is
+ * one edit from "log". Returns LIMIT + 1 once the distance exceeds LIMIT. */
 static size_t edit_distance(const char *a, const char *b, size_t limit)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > AF_MAX_NAME_LEN || lb > AF_MAX_NAME_LEN)
         return limit + 1;
-    size_t row[AF_MAX_NAME_LEN + 1];
+    size_t rows[3][AF_MAX_NAME_LEN + 1];
+    size_t *before = rows[0], *previous = rows[1], *current = rows[2];
     for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
+        previous[j] = j;
     for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        size_t best = row[0];
+        current[0] = i;
+        size_t best = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = diagonal + (a[i - 1] != b[j - 1]);
-            size_t v = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-            row[j] = cost < v ? cost : v;
-            diagonal = up;
-            if (row[j] < best)
-                best = row[j];
+            size_t cost = previous[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t insert_or_delete = (previous[j] < current[j - 1] ? previous[j] : current[j - 1]) + 1;
+            size_t d = cost < insert_or_delete ? cost : insert_or_delete;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                before[j - 2] + 1 < d)
+                d = before[j - 2] + 1;
+            current[j] = d;
+            if (d < best)
+                best = d;
         }
         if (best > limit)
             return limit + 1;
+        size_t *spare = before;
+        before = previous;
+        previous = current;
+        current = spare;
     }
-    return row[lb];
+    return previous[lb];
 }
 
 const char *diag_closest(const char *name, const char *const *candidates, size_t count)

@@ -82,6 +82,18 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h;
 }
 
+/* Spreads every input bit over the low bits, which index the table: the
+ * bits of small integers stored as doubles differ only in the high bits. */
+static uint64_t finish_hash(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return h;
+}
+
 static uint64_t node_hash(const af_graph *g, const node *n)
 {
     uint64_t h = mix(mix((uint64_t)n->op, n->len), n->aux);
@@ -92,11 +104,11 @@ static uint64_t node_hash(const af_graph *g, const node *n)
             memcpy(&bits, &g->constants[n->aux + e], sizeof bits);
             h = mix(h, bits);
         }
-        return h;
+        return finish_hash(h);
     }
     for (size_t k = 0; k < n->nargs; k++)
         h = mix(h, g->args[n->arg_start + k]);
-    return h;
+    return finish_hash(h);
 }
 
 static int node_equal(const af_graph *g, const node *a, const node *b)

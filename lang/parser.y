@@ -1,11 +1,14 @@
 /* The .afm grammar: a pure bison parser with byte-span locations. Actions
  * only call AST builders; every node lives in the compilation arena, so no
  * semantic value owns memory and no %destructor is needed. A bad statement
- * or declaration is skipped up to its ';' so that later errors still show. */
+ * or declaration is skipped up to its ';' so that later errors still show;
+ * bison stays silent until three tokens after that ';' have been read, which
+ * keeps one mistake from giving several messages. */
 %define api.pure full
 %define api.prefix {lang_yy}
 %define api.location.type {af_span}
 %define parse.error custom
+%define parse.lac full
 %locations
 %param {void *scanner}
 %parse-param {lang_context *ctx} {ast_program *program}
@@ -96,7 +99,7 @@ model_block:
 decls:
     %empty                            { $$ = NULL; }
   | decls var_decl                    { $2->next = $1; $$ = $2; }
-  | decls error ';'                   { $$ = $1; yyerrok; }
+  | decls error ';'                   { $$ = $1; }
   ;
 
 decl_type:
@@ -149,7 +152,7 @@ stmt:
   | '{' stmts '}'
       { $$ = ast_stmt_new(ctx, STMT_BLOCK, @$); $$->body = ast_reverse_stmts($2); }
   | ';'                               { $$ = ast_stmt_new(ctx, STMT_BLOCK, @$); }
-  | error ';'                         { $$ = ast_stmt_new(ctx, STMT_ERROR, @$); yyerrok; }
+  | error ';'                         { $$ = ast_stmt_new(ctx, STMT_ERROR, @$); }
   ;
 
 args:
@@ -252,13 +255,35 @@ static void append_token_name(char *out, size_t cap, yysymbol_kind_t kind)
         snprintf(out + used, cap - used, "%.*s", (int)n, name);
 }
 
-/* Reports "expected A, B or C, found 'x'" at the unexpected token. */
+/* Returns the span just after the last non-blank character before OFFSET
+ * when a line break lies between them, else an empty span. A missing ';'
+ * is better shown at the end of its line than at the next line's token. */
+static af_span end_of_previous_line(const lang_context *ctx, size_t offset)
+{
+    const char *src = ctx->diag.source;
+    int newline = 0;
+    size_t i = offset;
+    while (i > 0 && (src[i - 1] == ' ' || src[i - 1] == '\t' || src[i - 1] == '\r' ||
+                     src[i - 1] == '\n')) {
+        newline |= src[i - 1] == '\n';
+        i--;
+    }
+    if (!newline || i == 0)
+        return (af_span){0, 0};
+    return (af_span){i, i + 1};
+}
+
+/* Reports "expected A, B or C, found 'x'" at the unexpected token, or
+ * "expected A before 'x'" at the end of the line before it. An invalid
+ * token was already reported by the lexer. */
 static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, lang_context *ctx,
                                  ast_program *program)
 {
     enum { MAX_EXPECTED = 6 };
     (void)scanner;
     (void)program;
+    if (yypcontext_token(pc) == YYSYMBOL_YYUNDEF)
+        return 0;
     yysymbol_kind_t expected[MAX_EXPECTED];
     int count = yypcontext_expected_tokens(pc, expected, MAX_EXPECTED);
     af_span at = *yypcontext_location(pc);
@@ -277,8 +302,17 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, lang_con
         snprintf(what, sizeof what, "'%.*s'", (int)(at.end - at.begin > 60 ? 60 : at.end - at.begin),
                  ctx->diag.source + at.begin);
 
-    if (count > 0)
+    int semicolon = 0;
+    for (int i = 0; i < count; i++)
+        semicolon |= strcmp(yysymbol_name(expected[i]), "';'") == 0;
+    af_span line_end = end_of_previous_line(ctx, at.begin);
+    if (semicolon && line_end.end > 0 && found != YYSYMBOL_YYEOF)
+        diag_error(&ctx->diag, line_end, NULL, "expected %s before %s", list, what);
+    else if (count > 0)
         diag_error(&ctx->diag, at, NULL, "expected %s, found %s", list, what);
+    else if (found == YYSYMBOL_YYEOF)
+        diag_error(&ctx->diag, at, "check that every '{' has a matching '}'",
+                   "unexpected end of file");
     else
         diag_error(&ctx->diag, at, NULL, "unexpected %s", what);
     return 0;

@@ -35,7 +35,9 @@ static int is_constant(const af_graph *g, size_t i)
 }
 
 /* Doubles one point needs: values and tangents of every computed node, and
- * scratch for the longest argument. */
+ * scratch for the longest argument.
+ * TODO: reuse the buffer of a node after its last user has run; a long
+ * unrolled loop now gets one buffer per node, so its chunks are small. */
 static size_t doubles_per_point(const af_graph *g, size_t *max_len, size_t *max_nargs)
 {
     size_t dim = af_graph_dim(g), total = 0;
