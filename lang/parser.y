@@ -324,5 +324,7 @@ static void lang_yyerror(af_span *location, void *scanner, lang_context *ctx,
 {
     (void)scanner;
     (void)program;
-    diag_error(&ctx->diag, *location, NULL, "too many nested expressions (%s)", message);
+    (void)message;
+    diag_error(&ctx->diag, *location, NULL,
+               "too many nested expressions (the parser's limit is %d levels)", YYMAXDEPTH);
 }
