@@ -76,12 +76,14 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, double *x, double 
     const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
     ode_work *work = ode_work_new(&f->shape, f->substeps, FLOW_CHUNK, 0);
     double *m = malloc(hh * sizeof *m), *c = malloc(f->count * hh * sizeof *c);
+    double *logdet = malloc(FLOW_CHUNK * sizeof *logdet);
 
-    if (!work || !m || !c) {
+    if (!work || !m || !c || !logdet) {
         snprintf(msg, len, "out of memory while sampling %zu points", n);
         ode_work_free(work);
         free(m);
         free(c);
+        free(logdet);
         return -1;
     }
 
@@ -100,22 +102,21 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, double *x, double 
         log_rho[p] = log_norm - 0.5 * sq;
     }
 
-    /* log rho_K = log pi0(x0) - sum_k integral of div v_k: accumulate the
-     * integrals with the opposite sign. */
+    /* log rho_K = log pi0(x0) - sum_k integral of div v_k. */
     for (size_t start = 0; start < n; start += FLOW_CHUNK) {
         size_t b = n - start < FLOW_CHUNK ? n - start : FLOW_CHUNK;
-        for (size_t p = start; p < start + b; p++)
-            log_rho[p] = -log_rho[p];
+        memset(logdet, 0, b * sizeof *logdet);
         for (size_t k = 0; k < f->count; k++)
             ode_push(work, f->theta + k * f->shape.n_params, c + k * hh, x + start * d, b,
-                     log_rho + start);
-        for (size_t p = start; p < start + b; p++)
-            log_rho[p] = -log_rho[p];
+                     logdet);
+        for (size_t p = 0; p < b; p++)
+            log_rho[start + p] -= logdet[p];
     }
 
     ode_work_free(work);
     free(m);
     free(c);
+    free(logdet);
     return 0;
 }
 

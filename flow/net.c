@@ -127,7 +127,7 @@ void net_backward(const net_shape *shape, const double *theta, const double *c,
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, h2, d, 1.0, gv, d,
                 theta + shape->w3, h2, 0.0, scratch->gh, h2);
 
-    /* Second hidden layer; ga1 holds the gradient of s1 afterwards. */
+    /* Second hidden layer, which leaves the gradient of s1 in ga1. */
     backward_layer2(shape, c, b, cache, gdiv, gc, scratch);
     add_column_sums(scratch->ga2, b, shape->h2, grad + shape->b2);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h2, h1, nb, 1.0, scratch->ga2, h2,

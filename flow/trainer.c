@@ -12,7 +12,7 @@
 #include "af_flow.h"
 #include "flow_internal.h"
 
-/* Iterations between two progress reports inside a block. */
+/* Progress reports per block, besides the one at its end. */
 enum { REPORTS_PER_BLOCK = 10 };
 
 void af_flow_options_default(af_flow_options *o)
