@@ -22,6 +22,10 @@ typedef struct {
     const double *lp, *lp_approx, *log_weight;
 } af_output_draws;
 
+/* Checks that a file can be created next to PATH, before a long run that
+ * ends by writing it. Returns 0, or non-zero with a message. */
+int af_output_check_writable(const char *path, char *message, size_t message_len);
+
 /* Writes DRAWS to PATH with the SETTINGS as header comments. Returns 0, or
  * non-zero with a message naming the file and the system error. */
 int af_output_write_csv(const char *path, const af_output_setting *settings,

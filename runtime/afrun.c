@@ -323,6 +323,10 @@ static int run(afrun_args *a, afrun_state *s)
     char msg[1024];
     char *diagnostics = NULL;
 
+    if (af_output_check_writable(a->output_path, msg, sizeof msg)) {
+        fprintf(stderr, "afrun: %s\n", msg);
+        return -1;
+    }
     if (af_model_compile(a->model_path, a->data_path, &s->model, &diagnostics)) {
         fprintf(stderr, "%s", diagnostics ? diagnostics : "afrun: compilation failed\n");
         free(diagnostics);

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,25 +38,55 @@ static void write_rows(FILE *f, const af_output_draws *draws)
     }
 }
 
+/* Opens a new temporary file next to PATH, readable as the umask allows
+ * (mkstemp would make it private to the user). Stores its name in TMP. */
+static FILE *open_temporary(const char *path, char *tmp, size_t tmp_len)
+{
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, tmp_len, "%s.tmp.%ld.%u", path, (long)getpid(), attempt);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0) {
+            FILE *f = fdopen(fd, "w");
+            if (!f) {
+                close(fd);
+                unlink(tmp);
+            }
+            return f;
+        }
+        if (errno != EEXIST)
+            return NULL;
+    }
+    return NULL;
+}
+
+int af_output_check_writable(const char *path, char *msg, size_t len)
+{
+    char tmp[4096];
+    FILE *f = strlen(path) + 48 <= sizeof tmp ? open_temporary(path, tmp, sizeof tmp) : NULL;
+    if (!f) {
+        snprintf(msg, len, "cannot write next to %s: %s; choose another path with -o", path,
+                 strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    unlink(tmp);
+    return 0;
+}
+
 int af_output_write_csv(const char *path, const af_output_setting *settings,
                         size_t n_settings, const af_output_draws *draws, char *msg, size_t len)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    size_t tmp_len = strlen(path) + 48;
+    char *tmp = malloc(tmp_len);
     if (!tmp) {
         snprintf(msg, len, "out of memory while writing %s", path);
         return -1;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
 
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    FILE *f = open_temporary(path, tmp, tmp_len);
     if (!f) {
         snprintf(msg, len, "cannot create a temporary file next to %s: %s", path,
                  strerror(errno));
-        if (fd >= 0)
-            close(fd);
         free(tmp);
         return -1;
     }

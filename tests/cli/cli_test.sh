@@ -48,6 +48,10 @@ check "unknown option exits 2" test $? -eq 2
 check "data block without --data exits 1" test $? -eq 1
 check "missing data file is explained" grep -q -- "--data" "$work/err"
 
+"$afrun" "$here/normal_mean.afm" -o "$work/no/such/folder/out.csv" >"$work/out" 2>"$work/err"
+check "unwritable output exits 1" test $? -eq 1
+check "unwritable output is named" grep -q "no/such/folder/out.csv" "$work/err"
+
 echo '{"N": 4}' >"$work/short.json"
 echo keep >"$work/kept.csv"
 "$afrun" "$here/normal_mean.afm" --data "$work/short.json" -o "$work/kept.csv" \
@@ -65,6 +69,7 @@ check "run exits 0" test $? -eq 0
 run_normal "$work/b.csv"
 check "header columns" grep -qx "lp__,lp_approx__,log_weight,mu" "$work/a.csv"
 check "seed recorded" grep -qx "# seed = 7" "$work/a.csv"
+check "output readable by others" test "$(stat -c %a "$work/a.csv")" = "$(printf '%o' $((0666 & ~$(umask))))"
 check "same seed, same samples" cmp -s <(grep -v '^#' "$work/a.csv") <(grep -v '^#' "$work/b.csv")
 check "4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
 check "summary names mu" grep -q "^mu " "$work/summary"
