@@ -149,6 +149,50 @@ static void draw_batch(trainer *tr)
     }
 }
 
+/* Formats up to four coordinates of the D-dimensional point X. */
+static void format_point(const double *x, size_t d, char *out, size_t len)
+{
+    size_t used = (size_t)snprintf(out, len, "(");
+    for (size_t j = 0; j < d && j < 4 && used < len; j++)
+        used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
+    if (used < len)
+        snprintf(out + used, len - used, "%s)", d > 4 ? ", ..." : "");
+}
+
+/* Explains a non-finite loss: the first batch point whose log-density or
+ * score is not finite, or else a diverged flow. */
+static void explain_bad_loss(const trainer *tr, const double *x, char *msg, size_t len)
+{
+    const size_t d = tr->shape.d, b = tr->opt->batch_size;
+    char point[160];
+
+    for (size_t p = 0; p < b; p++) {
+        int bad_score = 0;
+        for (size_t j = 0; j < d; j++)
+            bad_score |= !isfinite(tr->score[p * d + j]);
+        double lq = tr->logq[p];
+        if (isfinite(lq) && !bad_score)
+            continue;
+
+        format_point(x + p * d, d, point, sizeof point);
+        if (isnan(lq))
+            snprintf(msg, len, "the log-density is NaN at x = %s; look for an invalid "
+                     "argument there (log or sqrt of a negative number, 0/0) or NaN in the data",
+                     point);
+        else if (lq > 0)
+            snprintf(msg, len, "the log-density is +inf at x = %s, so the density is improper "
+                     "or overflows there", point);
+        else if (isinf(lq))
+            snprintf(msg, len, "the log-density is -inf at x = %s: outside the support, or an "
+                     "invalid argument such as a non-positive scale", point);
+        else
+            snprintf(msg, len, "the gradient of the log-density is not finite at x = %s", point);
+        return;
+    }
+    snprintf(msg, len, "the flow diverged (its log-determinant or path length is not "
+             "finite); lower --learning-rate");
+}
+
 /* One Adam iteration on a fresh batch. Stores the batch's mean loss in
  * *LOSS. Returns 0, or non-zero with a message. */
 static int train_iteration(trainer *tr, double *theta, double beta, double lr, double *loss,
@@ -179,8 +223,10 @@ static int train_iteration(trainer *tr, double *theta, double beta, double lr, d
         sum += 0.5 * (1.0 - beta) * sq - beta * tr->logq[p] - logdet[p] + path_weight * path[p];
     }
     *loss = sum * inv_b;
-    if (!isfinite(*loss))
+    if (!isfinite(*loss)) {
+        explain_bad_loss(tr, x, msg, len);
         return 1;
+    }
 
     memset(tr->grad, 0, tr->shape.n_params * sizeof *tr->grad);
     ode_backward(tr->tape, theta, tr->c, tr->m, tr->gx, -inv_b, path_weight * inv_b, tr->grad);
@@ -226,12 +272,13 @@ static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double
         double lr = tr->opt->learning_rate * (0.55 + 0.45 * cos(FLOW_PI * frac));
         double loss;
 
-        int rc = train_iteration(tr, theta, beta, lr, &loss, msg, len);
+        char why[400];
+        int rc = train_iteration(tr, theta, beta, lr, &loss, why, sizeof why);
         if (rc > 0)
-            snprintf(msg, len,
-                     "training failed: the loss is %g in block %zu (beta %.4g), iteration %zu; "
-                     "the target may be improper or overflow far from its mode",
-                     loss, k + 1, beta, it);
+            snprintf(msg, len, "training failed in block %zu (beta %.4g), iteration %zu: %s",
+                     k + 1, beta, it, why);
+        else if (rc)
+            snprintf(msg, len, "%s", why);
         if (rc)
             return -1;
 

@@ -54,12 +54,12 @@ static void print_usage(FILE *out)
           out);
 }
 
-/* Parses an unsigned count; returns 0 on success. */
+/* Parses an unsigned decimal count; returns 0 on success. */
 static int parse_size(const char *text, size_t *out)
 {
     char *end;
     errno = 0;
-    if (!text || *text == '-' || *text == '\0')
+    if (!text || *text == '-' || *text == '+' || *text == '\0')
         return -1;
     unsigned long long v = strtoull(text, &end, 10);
     if (errno || *end != '\0')
@@ -78,55 +78,50 @@ static int parse_double(const char *text, double *out)
     return errno || *end != '\0' || !isfinite(*out) ? -1 : 0;
 }
 
-/* Options that take a count, and where they go. */
-static size_t *size_option(afrun_args *a, const char *name)
+/* Options that take a count, their destination and smallest valid value. */
+static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
 {
-    if (!strcmp(name, "--samples"))
-        return &a->samples;
-    if (!strcmp(name, "--blocks"))
-        return &a->flow.blocks;
-    if (!strcmp(name, "--final-blocks"))
-        return &a->flow.final_blocks;
-    if (!strcmp(name, "--iterations"))
-        return &a->flow.iterations;
-    if (!strcmp(name, "--train-size"))
-        return &a->flow.train_size;
-    if (!strcmp(name, "--batch-size"))
-        return &a->flow.batch_size;
+    static const struct {
+        const char *name;
+        size_t minimum;
+    } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
+                  {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1}};
+    size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
+                      &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size};
+
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
+        if (!strcmp(name, counts[k].name)) {
+            *minimum = counts[k].minimum;
+            return dest[k];
+        }
     return NULL;
 }
 
-/* Parses one option at ARGV[*I] with its value; returns 0, 1 when help or
- * the version was printed, or -1 after printing an error. */
-static int parse_option(afrun_args *a, int argc, char **argv, int *i)
+static int takes_value(const char *name)
 {
-    const char *name = argv[*i];
-    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
-    size_t *count = size_option(a, name);
-    size_t seed;
+    static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
+                                         "--output"};
+    size_t minimum;
+    afrun_args scratch;
 
-    if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
-        print_usage(stdout);
-        return 1;
-    }
-    if (!strcmp(name, "--version")) {
-        printf("afrun %s\n", AFRUN_VERSION);
-        return 1;
-    }
-    if (!strcmp(name, "--quiet")) {
-        a->quiet = 1;
-        return 0;
-    }
-    if (!value) {
-        fprintf(stderr, "afrun: option %s needs a value; see afrun --help\n", name);
-        return -1;
-    }
-    (*i)++;
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
+        if (!strcmp(name, others[k]))
+            return 1;
+    return count_option(&scratch, name, &minimum) != NULL;
+}
+
+/* Stores VALUE for the option NAME, which takes a value. Returns 0, or -1
+ * after printing an error. */
+static int apply_option(afrun_args *a, const char *name, const char *value)
+{
+    size_t minimum, seed;
+    size_t *count = count_option(a, name, &minimum);
+
     if (count) {
-        if (parse_size(value, count) == 0)
+        if (parse_size(value, count) == 0 && *count >= minimum)
             return 0;
-        fprintf(stderr, "afrun: invalid value '%s' for %s: expected a non-negative integer\n",
-                value, name);
+        fprintf(stderr, "afrun: invalid value '%s' for %s: expected an integer >= %zu\n",
+                value, name, minimum);
         return -1;
     }
     if (!strcmp(name, "--seed")) {
@@ -144,16 +139,54 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
                 value);
         return -1;
     }
-    if (!strcmp(name, "--data")) {
+    if (!strcmp(name, "--data"))
         a->data_path = value;
-        return 0;
-    }
-    if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+    else
         a->output_path = value;
-        return 0;
+    return 0;
+}
+
+/* Parses the option at ARGV[*I], in the form "--name value" or
+ * "--name=value". Returns 0, 1 when help or the version was printed, or -1
+ * after printing an error. */
+static int parse_option(afrun_args *a, int argc, char **argv, int *i)
+{
+    char name[64];
+    const char *arg = argv[*i], *value = NULL;
+    const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
+
+    snprintf(name, sizeof name, "%.*s", (int)name_len, arg);
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+        print_usage(stdout);
+        return 1;
     }
-    fprintf(stderr, "afrun: unknown option '%s'; see afrun --help\n", name);
-    return -1;
+    if (!strcmp(name, "--version")) {
+        printf("afrun %s\n", AFRUN_VERSION);
+        return 1;
+    }
+    if (!strcmp(name, "--quiet")) {
+        if (!equals) {
+            a->quiet = 1;
+            return 0;
+        }
+        fputs("afrun: option --quiet takes no value\n", stderr);
+        return -1;
+    }
+    if (!takes_value(name)) {
+        fprintf(stderr, "afrun: unknown option '%s'; see afrun --help\n", name);
+        return -1;
+    }
+
+    if (equals)
+        value = equals + 1;
+    else if (*i + 1 < argc)
+        value = argv[++*i];
+    if (!value) {
+        fprintf(stderr, "afrun: option %s needs a value; see afrun --help\n", name);
+        return -1;
+    }
+    return apply_option(a, name, value);
 }
 
 /* Returns 0 to run, 1 to exit with success, -1 to exit with failure. */
@@ -182,8 +215,11 @@ static int parse_args(afrun_args *a, int argc, char **argv)
         print_usage(stderr);
         return -1;
     }
-    if (a->samples == 0) {
-        fputs("afrun: --samples must be at least 1\n", stderr);
+    if (a->flow.train_size < a->flow.batch_size) {
+        fprintf(stderr,
+                "afrun: --train-size (%zu) must be at least --batch-size (%zu); raise the "
+                "first or lower the second\n",
+                a->flow.train_size, a->flow.batch_size);
         return -1;
     }
     return 0;
@@ -241,7 +277,8 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "afm_version", "%s", AFRUN_VERSION);
     add_setting(t, "method", "%s", "annealing_flow");
     add_setting(t, "model", "%s", a->model_path);
-    add_setting(t, "data", "%s", a->data_path ? a->data_path : "");
+    if (a->data_path)
+        add_setting(t, "data", "%s", a->data_path);
     add_setting(t, "seed", "%" PRIu64, f->seed);
     add_setting(t, "num_samples", "%zu", a->samples);
     add_setting(t, "blocks", "%zu", f->blocks);
@@ -311,6 +348,25 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     return 0;
 }
 
+/* Below this fraction of the draws, the importance-weight ESS says that the
+ * flow has not reached the target (a well-trained flow keeps most of it). */
+#define LOW_ESS_FRACTION 0.1
+
+static void warn_low_ess(const af_output_draws *draws)
+{
+    af_output_weights w;
+    af_output_weight_stats(draws->log_weight, draws->n, &w);
+    double fraction = w.ess / (double)draws->n;
+
+    if (fraction >= LOW_ESS_FRACTION)
+        return;
+    fprintf(stderr,
+            "afrun: warning: the importance-weight ESS is %.1f of %zu draws (%.1f%%), so the "
+            "flow is far from the target and the summary and log Z are not reliable. Train "
+            "longer (--iterations, --blocks) or check that the model's density is proper.\n",
+            w.ess, draws->n, 100.0 * fraction);
+}
+
 static double now_seconds(void)
 {
     struct timespec t;
@@ -335,6 +391,14 @@ static int run(afrun_args *a, afrun_state *s)
     s->eval = af_eval_new(s->model);
     if (!s->eval) {
         fputs("afrun: out of memory for the model evaluator\n", stderr);
+        return -1;
+    }
+
+    if (af_model_dim(s->model) == 0) {
+        fprintf(stderr,
+                "%s: error: the model has no parameters to sample; declare at least one in "
+                "its parameters block\n",
+                a->model_path);
         return -1;
     }
 
@@ -365,7 +429,10 @@ static int run(afrun_args *a, afrun_state *s)
     if (!a->quiet)
         fprintf(stderr, "wrote %zu samples to %s in %.1f s\n", a->samples, a->output_path,
                 seconds);
-    return af_output_print_summary(stdout, &draws) ? -1 : 0;
+    if (af_output_print_summary(stdout, &draws))
+        return -1;
+    warn_low_ess(&draws);
+    return 0;
 }
 
 int main(int argc, char **argv)

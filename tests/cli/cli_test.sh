@@ -43,6 +43,25 @@ check "bad count is named" grep -q "'zero'" "$work/err"
 
 "$afrun" "$here/normal_mean.afm" --frobnicate 1 >"$work/out" 2>"$work/err"
 check "unknown option exits 2" test $? -eq 2
+"$afrun" "$here/normal_mean.afm" --frobnicate >"$work/out" 2>"$work/err"
+check "unknown last option is named" grep -q "unknown option '--frobnicate'" "$work/err"
+
+"$afrun" "$here/normal_mean.afm" --blocks=0 >"$work/out" 2>"$work/err"
+check "zero blocks exits 2" test $? -eq 2
+check "zero blocks is explained" grep -q "for --blocks: expected an integer >= 1" "$work/err"
+
+"$afrun" "$here/normal_mean.afm" --train-size 500 >"$work/out" 2>"$work/err"
+check "train size below batch exits 2" test $? -eq 2
+
+printf 'parameters { }\nmodel { }\n' >"$work/empty.afm"
+"$afrun" "$work/empty.afm" -o "$work/x.csv" >"$work/out" 2>"$work/err"
+check "no parameters exits 1" test $? -eq 1
+check "no parameters is explained" grep -q "no parameters to sample" "$work/err"
+
+printf 'parameters { real x; }\nmodel { target += exp(exp(x)); }\n' >"$work/improper.afm"
+"$afrun" "$work/improper.afm" -o "$work/x.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
+check "improper density exits 1" test $? -eq 1
+check "improper density is explained" grep -q "log-density is +inf at x = (" "$work/err"
 
 "$afrun" "$here/normal_mean.afm" "${fast[@]}" >"$work/out" 2>"$work/err"
 check "data block without --data exits 1" test $? -eq 1
@@ -61,7 +80,7 @@ check "missing variable is named" grep -q "'y'" "$work/err"
 check "failed run keeps the old output" test "$(cat "$work/kept.csv")" = keep
 
 run_normal() {
-    "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    "$afrun" "$here/normal_mean.afm" --data="$here/normal_mean.json" --samples 4000 \
         --seed 7 -o "$1" "${fast[@]}" >"$work/summary" 2>"$work/err"
 }
 run_normal "$work/a.csv"
