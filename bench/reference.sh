@@ -13,7 +13,7 @@ for target in gmm_circle funnel exp_gauss; do
     command="$build/afrun examples/$target.afm --samples 20000 --seed 1 -o $out/$target.csv"
     echo
     echo "== $command"
-    /usr/bin/time -f "wall %e s, peak memory %M KiB" -o "$out/$target.time" \
+    /usr/bin/time -f "wall %e s, cpu %U s user + %S s system, peak memory %M KiB" -o "$out/$target.time" \
         $command >"$out/$target.summary" 2>"$out/$target.log" || status=1
     cat "$out/$target.time"
     tail -n 1 "$out/$target.summary"
