@@ -62,7 +62,7 @@ typedef enum { AF_OP_LIST(AF_OP_ENUM) AF_OP_COUNT } af_op;
 #undef AF_OP_ENUM
 
 /* Largest arity of a MAP or FOLD op: kernels keep that many partials. */
-#define AF_OP_MAX_ARITY 3
+#define AF_OP_MAX_ARITY 4
 
 /* One argument of a kernel call. Element e of point b is
  * value[e * estride + b * bstride]: a constant has estride 1 and bstride 0,
@@ -80,7 +80,9 @@ typedef struct {
 /* One kernel call over COUNT points of a chunk laid out with STRIDE points
  * per element. Writes value[e * stride + b] and, when TANGENT is not NULL,
  * tangent[(j * len + e) * stride + b] for the DIM directions j. SCRATCH holds
- * af_op_scratch_len doubles. INDEX is the 0-based element of an INDEX op. */
+ * af_op_scratch_len doubles. INDEX is the 0-based element of an INDEX op.
+ * The multivariate ops infer their dimension K from the length K * K of
+ * their matrix argument, so no shape field is needed for them. */
 typedef struct {
     af_op op;
     size_t nargs;
@@ -109,7 +111,9 @@ int af_op_find(const char *name, size_t nargs, af_op *op, int *arity);
 const char *af_op_callable_name(size_t i);
 
 /* Doubles of scratch a call needs, for arguments of at most MAX_LEN elements
- * and a chunk stride of STRIDE points. */
+ * and a chunk stride of STRIDE points: partials for every argument element
+ * and point, and workspace for one point (a Cholesky factor) on top. The
+ * result for STRIDE 1 times the chunk stride is also enough. */
 size_t af_op_scratch_len(size_t max_len, size_t stride);
 
 /* Runs the kernel of CALL->op (not a LEAF). */

@@ -2,22 +2,13 @@
  * that returns the value and writes the partial derivatives beside it; the
  * shared loops below turn those partials into forward-mode tangents. SPECIAL
  * ops (stable reductions, indexing, concatenation) have their own kernels. */
-#include "af_stdlib.h"
+#include "ops_internal.h"
 
 #include <assert.h>
-#include <math.h>
-#include <string.h>
 
-#if defined(__GNUC__)
-#define FORCE_INLINE static inline __attribute__((always_inline))
-#else
-#define FORCE_INLINE static inline
-#endif
-
-#define LOG_SQRT_2PI 0.91893853320467274178
-
-/* A pointwise rule: returns f(a) and writes p[k] = df/da[k]. */
-typedef double (*rule_fn)(const double *a, double *p);
+/* Workspace of a SPECIAL kernel for one point, in units of the longest
+ * argument: a K x K Cholesky factor and three K-vectors fit in 4 K^2. */
+#define SCRATCH_PER_POINT 4
 
 /* ---- pointwise rules: value and partials side by side ---- */
 
@@ -199,19 +190,7 @@ static double rule_STD_NORMAL_LPDF(const double *a, double *p)
 
 /* ---- shared loops ---- */
 
-static size_t broadcast_index(const af_operand *x, size_t e)
-{
-    return x->len == 1 ? 0 : e;
-}
-
-static double operand_value(const af_operand *x, size_t e, size_t b)
-{
-    return x->value[broadcast_index(x, e) * x->estride + b * x->bstride];
-}
-
-/* Writes the tangents of a MAP (FOLD = 0) or FOLD (FOLD = 1) op over N
- * broadcast elements, given the partials in scratch as [k][e][b]. */
-static void combine_tangents(const af_op_call *c, size_t n, int fold)
+void af_combine_tangents(const af_op_call *c, size_t n, int fold)
 {
     size_t stride = c->stride;
     size_t out_len = fold ? 1 : n;
@@ -237,48 +216,22 @@ static void combine_tangents(const af_op_call *c, size_t n, int fold)
     }
 }
 
-static size_t broadcast_len(const af_op_call *c)
+size_t af_broadcast_len(const af_op_call *c)
 {
     size_t n = 1;
-    for (size_t k = 0; k < c->nargs; k++)
+    for (size_t k = 0; k < c->nargs; k++) {
+        if (c->args[k].len == 0)
+            return 0;
         if (c->args[k].len > n)
             n = c->args[k].len;
-    return n;
-}
-
-/* Applies RULE elementwise (FOLD = 0) or sums it over the elements (1). */
-FORCE_INLINE void pointwise_kernel(const af_op_call *c, rule_fn rule, int fold)
-{
-    size_t n = fold ? broadcast_len(c) : c->len;
-    size_t stride = c->stride;
-    int want_tangent = c->tangent != NULL && c->dim > 0;
-
-    if (fold)
-        memset(c->value, 0, c->count * sizeof(double));
-    for (size_t e = 0; e < n; e++) {
-        for (size_t b = 0; b < c->count; b++) {
-            double a[AF_OP_MAX_ARITY] = {0.0, 0.0, 0.0};
-            double p[AF_OP_MAX_ARITY] = {0.0, 0.0, 0.0};
-            for (size_t k = 0; k < c->nargs; k++)
-                a[k] = operand_value(&c->args[k], e, b);
-            double y = rule(a, p);
-            if (fold)
-                c->value[b] += y;
-            else
-                c->value[e * stride + b] = y;
-            if (want_tangent)
-                for (size_t k = 0; k < c->nargs; k++)
-                    c->scratch[(k * n + e) * stride + b] = p[k];
-        }
     }
-    if (want_tangent)
-        combine_tangents(c, n, fold);
+    return n;
 }
 
 /* ---- special kernels ---- */
 
 /* log(sum(exp(x))) shifted by the maximum; the partials are softmax(x). */
-static void run_LOG_SUM_EXP(const af_op_call *c)
+void af_kernel_LOG_SUM_EXP(const af_op_call *c)
 {
     const af_operand *x = &c->args[0];
     size_t n = x->len;
@@ -300,12 +253,12 @@ static void run_LOG_SUM_EXP(const af_op_call *c)
             c->scratch[e * stride + b] = isfinite(y) ? exp(operand_value(x, e, b) - y) : 0.0;
     }
     if (c->tangent != NULL && c->dim > 0)
-        combine_tangents(c, n, 1);
+        af_combine_tangents(c, n, 1);
 }
 
 /* Euclidean norm. Its gradient x / norm(x) is taken as 0 at x = 0, where the
  * norm has no derivative, so that a point at the origin keeps a finite score. */
-static void run_NORM2(const af_op_call *c)
+void af_kernel_NORM2(const af_op_call *c)
 {
     const af_operand *x = &c->args[0];
     size_t n = x->len;
@@ -323,10 +276,10 @@ static void run_NORM2(const af_op_call *c)
             c->scratch[e * stride + b] = y > 0.0 ? operand_value(x, e, b) / y : 0.0;
     }
     if (c->tangent != NULL && c->dim > 0)
-        combine_tangents(c, n, 1);
+        af_combine_tangents(c, n, 1);
 }
 
-static void run_INDEX(const af_op_call *c)
+void af_kernel_INDEX(const af_op_call *c)
 {
     const af_operand *x = &c->args[0];
     size_t stride = c->stride;
@@ -347,7 +300,7 @@ static void run_INDEX(const af_op_call *c)
 }
 
 /* Copies the arguments one after another into a vector of length c->len. */
-static void run_CONCAT(const af_op_call *c)
+void af_kernel_CONCAT(const af_op_call *c)
 {
     size_t stride = c->stride;
     size_t offset = 0;
@@ -371,28 +324,47 @@ static void run_CONCAT(const af_op_call *c)
     assert(offset == c->len);
 }
 
-/* ---- dispatch, generated from the op list ---- */
+/* ---- instantiations and dispatch ---- */
 
-#define DEFINE_RUN_AF_KIND_LEAF(id)                                                      \
-    static void run_##id(const af_op_call *c)                                            \
-    {                                                                                    \
-        (void)c;                                                                         \
-        assert(!"leaf ops have no kernel");                                              \
-    }
-#define DEFINE_RUN_AF_KIND_MAP(id)                                                       \
-    static void run_##id(const af_op_call *c)                                            \
-    {                                                                                    \
-        pointwise_kernel(c, rule_##id, 0);                                               \
-    }
-#define DEFINE_RUN_AF_KIND_FOLD(id)                                                      \
-    static void run_##id(const af_op_call *c)                                            \
-    {                                                                                    \
-        pointwise_kernel(c, rule_##id, 1);                                               \
-    }
-#define DEFINE_RUN_AF_KIND_SPECIAL(id)
-#define DEFINE_RUN(id, name, kind, arity, result, callable) DEFINE_RUN_##kind(id)
-AF_OP_LIST(DEFINE_RUN)
-#undef DEFINE_RUN
+AF_MAP_KERNEL(NEG)
+AF_MAP_KERNEL(ADD)
+AF_MAP_KERNEL(SUB)
+AF_MAP_KERNEL(MUL)
+AF_MAP_KERNEL(DIV)
+AF_MAP_KERNEL(IDIV)
+AF_MAP_KERNEL(LT)
+AF_MAP_KERNEL(LE)
+AF_MAP_KERNEL(GT)
+AF_MAP_KERNEL(GE)
+AF_MAP_KERNEL(EQ)
+AF_MAP_KERNEL(NE)
+AF_MAP_KERNEL(EXP)
+AF_MAP_KERNEL(LOG)
+AF_MAP_KERNEL(LOG1P)
+AF_MAP_KERNEL(EXPM1)
+AF_MAP_KERNEL(SQRT)
+AF_MAP_KERNEL(FABS)
+AF_MAP_KERNEL(SIN)
+AF_MAP_KERNEL(COS)
+AF_MAP_KERNEL(LOG1P_EXP)
+AF_MAP_KERNEL(LOG_SUM_EXP2)
+AF_FOLD_KERNEL(SUM)
+AF_FOLD_KERNEL(DOT_SELF)
+AF_FOLD_KERNEL(NORMAL_LPDF)
+AF_FOLD_KERNEL(STD_NORMAL_LPDF)
+
+/* Leaf ops are filled by the caller and have no kernel. */
+void af_kernel_CONST(const af_op_call *c)
+{
+    (void)c;
+    assert(!"leaf ops have no kernel");
+}
+
+void af_kernel_PARAM(const af_op_call *c)
+{
+    (void)c;
+    assert(!"leaf ops have no kernel");
+}
 
 typedef struct {
     const char *name;
@@ -404,7 +376,7 @@ typedef struct {
 } op_info;
 
 #define OP_INFO(id, name, kind, arity, result, callable)                                 \
-    {name, kind, arity, result, callable, run_##id},
+    {name, kind, arity, result, callable, af_kernel_##id},
 static const op_info op_table[AF_OP_COUNT] = {AF_OP_LIST(OP_INFO)};
 #undef OP_INFO
 
@@ -459,7 +431,8 @@ const char *af_op_callable_name(size_t i)
 
 size_t af_op_scratch_len(size_t max_len, size_t stride)
 {
-    return AF_OP_MAX_ARITY * (max_len > 0 ? max_len : 1) * stride;
+    size_t n = max_len > 0 ? max_len : 1;
+    return AF_OP_MAX_ARITY * n * stride + SCRATCH_PER_POINT * n;
 }
 
 void af_op_eval(const af_op_call *call)
