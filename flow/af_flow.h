@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 /* Evaluates log q and its gradient (the score) at N points X (row-major,
- * N x dim). SCORE may be NULL. Returns 0, or non-zero with a message. */
-typedef int (*af_target_fn)(void *context, const double *x, size_t n, double *logq,
-                            double *score, char *message, size_t message_len);
+ * N x dim) for the annealing level LEVEL in [0, 1]. A target that defines
+ * its own path reads LEVEL; others ignore it. SCORE may be NULL. Returns 0,
+ * or non-zero with a message. */
+typedef int (*af_target_fn)(void *context, double level, const double *x, size_t n,
+                            double *logq, double *score, char *message, size_t message_len);
 
 typedef struct {
     size_t dim;
@@ -34,6 +36,20 @@ typedef struct {
 
 typedef void (*af_progress_fn)(void *context, const af_flow_progress *progress);
 
+/* A trained flow: the chain of blocks. */
+typedef struct af_flow af_flow;
+
+/* Called after each finished block with the flow so far (for example to
+ * save it). A non-zero return stops training with that status. */
+typedef int (*af_block_fn)(void *context, const af_flow *flow, char *message,
+                           size_t message_len);
+
+/* Polled once per iteration; a non-zero return interrupts training. */
+typedef int (*af_stop_fn)(void *context);
+
+/* Receives one line of news from training (a retry after a NaN). */
+typedef void (*af_log_fn)(void *context, const char *line);
+
 /* Settings of training and sampling. af_flow_options_default fills them. */
 typedef struct {
     size_t hidden1, hidden2;  /* hidden layer widths of each velocity MLP */
@@ -51,17 +67,61 @@ typedef struct {
     uint64_t seed;
     af_progress_fn progress;  /* may be NULL */
     void *progress_context;
+    af_block_fn block_done;   /* may be NULL */
+    void *block_context;
+    af_stop_fn stop;          /* may be NULL */
+    void *stop_context;
+    af_log_fn log;            /* may be NULL */
+    void *log_context;
 } af_flow_options;
 
 void af_flow_options_default(af_flow_options *options);
 
-/* A trained flow: the chain of blocks. */
-typedef struct af_flow af_flow;
+/* Status of af_flow_train besides 0 (success). */
+enum {
+    AF_FLOW_FAILED = 1,      /* message says why */
+    AF_FLOW_INTERRUPTED = 2  /* the stop callback asked; *OUT has the finished blocks */
+};
 
-/* Trains a flow for TARGET with OPTIONS. Returns 0 and sets *OUT, or
- * non-zero with a message (a NaN names the block and iteration). */
-int af_flow_train(const af_target *target, const af_flow_options *options, af_flow **out,
-                  char *message, size_t message_len);
+/* Trains a flow for TARGET with OPTIONS, starting from the finished blocks
+ * of START when it is not NULL (a resumed run; START must come from the same
+ * target and options). Returns 0 and sets *OUT; AF_FLOW_INTERRUPTED and
+ * sets *OUT to the blocks finished so far; or AF_FLOW_FAILED with a message
+ * that names the block and iteration of a NaN. */
+int af_flow_train(const af_target *target, const af_flow_options *options,
+                  const af_flow *start, af_flow **out, char *message, size_t message_len);
+
+/* Number of blocks a full run of OPTIONS trains. */
+size_t af_flow_planned_blocks(const af_flow_options *options);
+
+/* Identity of the model behind a flow file, supplied by the front end. */
+typedef struct {
+    uint64_t model_hash;     /* of the model source */
+    uint64_t data_hash;      /* of the data file, 0 without data */
+    uint64_t settings_hash;  /* of every option that changes training */
+} af_flow_identity;
+
+/* Hash of the options that change what training produces, for
+ * af_flow_identity. */
+uint64_t af_flow_options_hash(const af_flow_options *options);
+
+/* 64-bit FNV-1a hash of N bytes, continuing from HASH (start with
+ * AF_FLOW_HASH_INIT). For identities, not for security. */
+#define AF_FLOW_HASH_INIT 0xcbf29ce484222325ULL
+uint64_t af_flow_hash(uint64_t hash, const void *data, size_t n);
+
+/* Encodes FLOW with IDENTITY in the flow file format: a magic number, a
+ * version, the identity, the network shape, each block's level and
+ * weights, and a checksum. Sets *BYTES (malloc'ed, caller frees) and *SIZE.
+ * Returns 0, or non-zero when out of memory. The caller writes the file. */
+int af_flow_serialize(const af_flow *flow, const af_flow_identity *identity,
+                      unsigned char **bytes, size_t *size);
+
+/* Decodes SIZE BYTES of a flow file. Returns 0 and sets *OUT and *IDENTITY,
+ * or non-zero with a message saying what is wrong (not a flow file, a newer
+ * version, truncated, checksum mismatch). */
+int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identity *identity,
+                        af_flow **out, char *message, size_t message_len);
 
 void af_flow_free(af_flow *flow);
 

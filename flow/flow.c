@@ -45,6 +45,21 @@ void flow_append(struct af_flow *f, double beta, const double *theta)
     f->count++;
 }
 
+const net_shape *flow_shape(const struct af_flow *f)
+{
+    return &f->shape;
+}
+
+size_t flow_substeps(const struct af_flow *f)
+{
+    return f->substeps;
+}
+
+const double *flow_block_weights(const struct af_flow *f, size_t block)
+{
+    return f->theta + block * f->shape.n_params;
+}
+
 void af_flow_free(af_flow *f)
 {
     if (!f)

@@ -61,6 +61,37 @@ static int check_options(const af_target *t, const af_flow_options *o, char *msg
     return bad != NULL;
 }
 
+size_t af_flow_planned_blocks(const af_flow_options *o)
+{
+    return o->blocks + o->final_blocks;
+}
+
+static uint64_t hash_size(uint64_t h, size_t v)
+{
+    uint64_t x = v;
+    return af_flow_hash(h, &x, sizeof x);
+}
+
+static uint64_t hash_double(uint64_t h, double v)
+{
+    return af_flow_hash(h, &v, sizeof v);
+}
+
+uint64_t af_flow_options_hash(const af_flow_options *o)
+{
+    uint64_t h = AF_FLOW_HASH_INIT;
+    const size_t sizes[] = {o->hidden1,     o->hidden2,    o->substeps,   o->blocks,
+                            o->final_blocks, o->train_size, o->batch_size, o->iterations};
+    const double reals[] = {o->sharpness, o->beta_first, o->learning_rate, o->clip_norm,
+                            o->w2_weight};
+
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        h = hash_size(h, sizes[i]);
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        h = hash_double(h, reals[i]);
+    return hash_size(h, (size_t)o->seed);
+}
+
 /* Beta of block K (0-based): geometric from beta_first to 1 over the
  * annealing blocks, then 1 for the final blocks. */
 static double schedule_beta(const af_flow_options *o, size_t k)
@@ -207,7 +238,7 @@ static int train_iteration(trainer *tr, double *theta, double beta, double lr, d
     ode_forward_taped(tr->tape, theta, tr->c, tr->batch, b);
 
     const double *x = ode_work_end(tr->tape);
-    if (tr->target->eval(tr->target->context, x, b, tr->logq, tr->score, msg, len))
+    if (tr->target->eval(tr->target->context, beta, x, b, tr->logq, tr->score, msg, len))
         return -1;
 
     /* Loss per point: -log f(x_S) - logdet + a S sum_s |x_s - x_(s-1)|^2,
@@ -256,9 +287,13 @@ static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t
     tr->opt->progress(tr->opt->progress_context, &p);
 }
 
-/* Trains block K in place from the warm start in THETA. */
-static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double *theta,
-                       char *msg, size_t len)
+/* Retries of a block after a non-finite loss, each with half the step. */
+enum { MAX_RETRIES = 3 };
+
+/* Runs the iterations of block K from THETA at step size LR. Returns 0,
+ * 1 for a non-finite loss (message in WHY), 2 when stopped, -1 on error. */
+static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *theta,
+                     double lr0, char *why, size_t len)
 {
     const size_t iters = tr->opt->iterations;
     const size_t every = iters < REPORTS_PER_BLOCK ? 1 : iters / REPORTS_PER_BLOCK;
@@ -266,21 +301,23 @@ static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double
     size_t count = 0;
 
     adam_reset(&tr->adam);
+    rng_seed(&tr->rng, tr->opt->seed, 100 + k);
     for (size_t it = 1; it <= iters; it++) {
+        if (tr->opt->stop && tr->opt->stop(tr->opt->stop_context))
+            return 2;
+
         /* Cosine decay to a tenth of the step size over the block. */
         double frac = (double)(it - 1) / (double)iters;
-        double lr = tr->opt->learning_rate * (0.55 + 0.45 * cos(FLOW_PI * frac));
+        double lr = lr0 * (0.55 + 0.45 * cos(FLOW_PI * frac));
         double loss;
+        char detail[400];
 
-        char why[400];
-        int rc = train_iteration(tr, theta, beta, lr, &loss, why, sizeof why);
-        if (rc > 0)
-            snprintf(msg, len, "training failed in block %zu (beta %.4g), iteration %zu: %s",
-                     k + 1, beta, it, why);
-        else if (rc)
-            snprintf(msg, len, "%s", why);
-        if (rc)
-            return -1;
+        int rc = train_iteration(tr, theta, beta, lr, &loss, detail, sizeof detail);
+        if (rc) {
+            snprintf(why, len, "block %zu (beta %.4g), iteration %zu: %s", k + 1, beta, it,
+                     detail);
+            return rc > 0 ? 1 : -1;
+        }
 
         acc += loss;
         count++;
@@ -293,40 +330,110 @@ static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double
     return 0;
 }
 
-int af_flow_train(const af_target *target, const af_flow_options *o, af_flow **out,
-                  char *msg, size_t len)
+/* Trains block K in place from the warm start in THETA, retrying from the
+ * warm start with a smaller step after a non-finite loss. Returns 0, 2 when
+ * stopped, or -1 with a message. */
+static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double *theta,
+                       double *warm, char *msg, size_t len)
+{
+    double lr = tr->opt->learning_rate;
+    char why[600];
+
+    memcpy(warm, theta, tr->shape.n_params * sizeof *warm);
+    for (int attempt = 0;; attempt++) {
+        int rc = run_block(tr, k, blocks, beta, theta, lr, why, sizeof why);
+        if (rc == 0 || rc == 2)
+            return rc;
+        if (rc < 0 || attempt == MAX_RETRIES) {
+            snprintf(msg, len, "training failed in %s%s", why,
+                     rc > 0 ? " (after retries with smaller steps)" : "");
+            return -1;
+        }
+
+        memcpy(theta, warm, tr->shape.n_params * sizeof *theta);
+        lr *= 0.5;
+        if (tr->opt->log) {
+            char line[800];
+            snprintf(line, sizeof line, "non-finite loss in %s; retrying the block with step "
+                     "size %g", why, lr);
+            tr->opt->log(tr->opt->log_context, line);
+        }
+    }
+}
+
+/* Pushes the training set through the finished blocks of START and takes
+ * them into FLOW; leaves the last block's weights in THETA. */
+static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double *theta,
+                       char *msg, size_t len)
+{
+    const net_shape *sh = flow_shape(start);
+
+    if (sh->d != tr->shape.d || sh->h1 != tr->shape.h1 || sh->h2 != tr->shape.h2 ||
+        sh->sharpness != tr->shape.sharpness || flow_substeps(start) != tr->opt->substeps ||
+        af_flow_block_count(start) > af_flow_planned_blocks(tr->opt)) {
+        snprintf(msg, len, "the flow to resume from has another shape or more blocks than "
+                 "these settings train");
+        return -1;
+    }
+    for (size_t k = 0; k < af_flow_block_count(start); k++) {
+        memcpy(theta, flow_block_weights(start, k), sh->n_params * sizeof *theta);
+        push_train_set(tr, theta);
+        flow_append(flow, af_flow_block_beta(start, k), theta);
+    }
+    return 0;
+}
+
+/* Trains the blocks after those already in FLOW. Returns 0, 2 when
+ * stopped, or -1 with a message. */
+static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *warm, char *msg,
+                           size_t len)
+{
+    const size_t blocks = af_flow_planned_blocks(tr->opt);
+
+    for (size_t k = af_flow_block_count(flow); k < blocks; k++) {
+        double beta = schedule_beta(tr->opt, k);
+        int rc = train_block(tr, k, blocks, beta, theta, warm, msg, len);
+        if (rc)
+            return rc;
+        push_train_set(tr, theta);
+        flow_append(flow, beta, theta);
+        if (tr->opt->block_done && tr->opt->block_done(tr->opt->block_context, flow, msg, len))
+            return -1;
+    }
+    return 0;
+}
+
+int af_flow_train(const af_target *target, const af_flow_options *o, const af_flow *start,
+                  af_flow **out, char *msg, size_t len)
 {
     *out = NULL;
     if (check_options(target, o, msg, len))
-        return -1;
+        return AF_FLOW_FAILED;
 
-    const size_t blocks = o->blocks + o->final_blocks;
     trainer tr;
     af_flow *flow = NULL;
-    double *theta = NULL;
+    double *theta = NULL, *warm = NULL;
     int rc = -1;
 
     if (trainer_init(&tr, target, o))
         goto out_of_memory;
-    flow = flow_new(&tr.shape, o->substeps, blocks);
+    flow = flow_new(&tr.shape, o->substeps, af_flow_planned_blocks(o));
     theta = malloc(tr.shape.n_params * sizeof *theta);
-    if (!flow || !theta)
+    warm = malloc(tr.shape.n_params * sizeof *warm);
+    if (!flow || !theta || !warm)
         goto out_of_memory;
 
     rng_state init_rng;
     rng_seed(&init_rng, o->seed, 2);
     net_init(&tr.shape, theta, &init_rng);
+    if (start && adopt_start(&tr, start, flow, theta, msg, len))
+        goto done;
 
-    for (size_t k = 0; k < blocks; k++) {
-        double beta = schedule_beta(o, k);
-        if (train_block(&tr, k, blocks, beta, theta, msg, len))
-            goto done;
-        push_train_set(&tr, theta);
-        flow_append(flow, beta, theta);
+    rc = train_remaining(&tr, flow, theta, warm, msg, len);
+    if (rc == 0 || rc == 2) {
+        *out = flow;
+        flow = NULL;
     }
-    *out = flow;
-    flow = NULL;
-    rc = 0;
     goto done;
 
 out_of_memory:
@@ -334,7 +441,8 @@ out_of_memory:
              o->train_size, target->dim);
 done:
     free(theta);
+    free(warm);
     af_flow_free(flow);
     trainer_free(&tr);
-    return rc;
+    return rc == 0 ? 0 : rc == 2 ? AF_FLOW_INTERRUPTED : AF_FLOW_FAILED;
 }

@@ -32,6 +32,11 @@ int af_output_write_csv(const char *path, const af_output_setting *settings,
                         size_t n_settings, const af_output_draws *draws, char *message,
                         size_t message_len);
 
+/* Writes SIZE BYTES to PATH atomically. Returns 0, or non-zero with a
+ * message naming the file and the system error. */
+int af_output_write_bytes(const char *path, const void *bytes, size_t size, char *message,
+                          size_t message_len);
+
 /* Importance-weight diagnostics of the log weights. */
 typedef struct {
     double ess;       /* (sum w)^2 / sum w^2 */

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include "af_flow.h"
 #include "af_lang.h"
 #include "af_output.h"
+#include "af_store.h"
 
 #define AFRUN_VERSION "0.1.0"
 
@@ -26,8 +28,11 @@ typedef struct {
     const char *model_path;
     const char *data_path;
     const char *output_path;
+    const char *flow_path;  /* NULL: the output path with .flow for .csv */
+    char default_flow_path[4096];
     size_t samples;
     int quiet;
+    int retrain;
     af_flow_options flow;
 } afrun_args;
 
@@ -48,6 +53,9 @@ static void print_usage(FILE *out)
           "  --train-size N       points in the training set (default 100000)\n"
           "  --batch-size N       points per Adam iteration (default 1000)\n"
           "  --learning-rate X    Adam step size (default 0.002)\n"
+          "  --flow FILE          flow file to reuse, resume or write (default: the output\n"
+          "                       path with .flow in place of .csv)\n"
+          "  --retrain            train anew even when the flow file matches\n"
           "  --quiet              no progress on stderr\n"
           "  --version            print the version and exit\n"
           "  -h, --help           print this help and exit\n",
@@ -100,7 +108,7 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
 static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
-                                         "--output"};
+                                         "--output", "--flow"};
     size_t minimum;
     afrun_args scratch;
 
@@ -141,6 +149,8 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
     }
     if (!strcmp(name, "--data"))
         a->data_path = value;
+    else if (!strcmp(name, "--flow"))
+        a->flow_path = value;
     else
         a->output_path = value;
     return 0;
@@ -165,12 +175,12 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
         printf("afrun %s\n", AFRUN_VERSION);
         return 1;
     }
-    if (!strcmp(name, "--quiet")) {
+    if (!strcmp(name, "--quiet") || !strcmp(name, "--retrain")) {
         if (!equals) {
-            a->quiet = 1;
+            *(name[2] == 'q' ? &a->quiet : &a->retrain) = 1;
             return 0;
         }
-        fputs("afrun: option --quiet takes no value\n", stderr);
+        fprintf(stderr, "afrun: option %s takes no value\n", name);
         return -1;
     }
     if (!takes_value(name)) {
@@ -215,6 +225,18 @@ static int parse_args(afrun_args *a, int argc, char **argv)
         print_usage(stderr);
         return -1;
     }
+    if (!a->flow_path) {
+        size_t n = strlen(a->output_path);
+        int csv = n > 4 && !strcmp(a->output_path + n - 4, ".csv");
+        if (n + 6 > sizeof a->default_flow_path) {
+            fputs("afrun: the output path is too long to derive a flow path; give --flow\n",
+                  stderr);
+            return -1;
+        }
+        snprintf(a->default_flow_path, sizeof a->default_flow_path, "%.*s.flow",
+                 (int)(csv ? n - 4 : n), a->output_path);
+        a->flow_path = a->default_flow_path;
+    }
     if (a->flow.train_size < a->flow.batch_size) {
         fprintf(stderr,
                 "afrun: --train-size (%zu) must be at least --batch-size (%zu); raise the "
@@ -225,10 +247,49 @@ static int parse_args(afrun_args *a, int argc, char **argv)
     return 0;
 }
 
-static int eval_target(void *context, const double *x, size_t n, double *logq, double *score,
-                       char *msg, size_t len)
+static int eval_target(void *context, double level, const double *x, size_t n, double *logq,
+                       double *score, char *msg, size_t len)
 {
+    /* NOTE: the level is not passed on yet, so every model follows the
+     * geometric path. */
+    (void)level;
     return af_eval_logp(context, x, n, logq, score, msg, len);
+}
+
+/* Exit status after Ctrl-C, as shells report a SIGINT (128 + 2). */
+#define EXIT_INTERRUPTED 130
+
+/* Set by SIGINT; training stops at the next iteration. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int signal_number)
+{
+    (void)signal_number;
+    interrupted = 1;
+}
+
+static int should_stop(void *context)
+{
+    (void)context;
+    return interrupted;
+}
+
+static void log_line(void *context, const char *line)
+{
+    (void)context;
+    fprintf(stderr, "afrun: warning: %s\n", line);
+}
+
+/* Where finished blocks are saved, for the block callback. */
+typedef struct {
+    const char *path;
+    af_flow_identity id;
+} flow_sink;
+
+static int save_block(void *context, const af_flow *flow, char *msg, size_t len)
+{
+    const flow_sink *sink = context;
+    return af_store_save(sink->path, flow, &sink->id, msg, len);
 }
 
 /* Progress on stderr: one updating line on a terminal, else a line per
@@ -246,7 +307,7 @@ static void show_progress(void *context, const af_flow_progress *p)
     fflush(stderr);
 }
 
-enum { SETTING_LEN = 64, MAX_SETTINGS = 20 };
+enum { SETTING_LEN = 512, MAX_SETTINGS = 32 };
 
 /* The CSV header's settings, formatted into caller-owned storage. */
 typedef struct {
@@ -293,6 +354,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "hidden", "%zu,%zu", f->hidden1, f->hidden2);
     add_setting(t, "softplus_sharpness", "%g", f->sharpness);
     add_setting(t, "rk4_steps", "%zu", f->substeps);
+    add_setting(t, "flow_file", "%s", a->flow_path);
     add_setting(t, "train_seconds", "%.1f", train_seconds);
 }
 
@@ -374,6 +436,47 @@ static double now_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Reuses, resumes or trains the flow, saving each finished block to the flow
+ * file. Returns 0, or non-zero with a message. */
+static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
+{
+    flow_sink sink = {a->flow_path, {0, 0, 0}};
+    af_flow *saved = NULL;
+    size_t planned = af_flow_planned_blocks(&a->flow);
+
+    if (af_store_identity(a->model_path, a->data_path, &a->flow, &sink.id, msg, len) ||
+        (!a->retrain && af_store_load(a->flow_path, &sink.id, &saved, msg, len)))
+        return -1;
+    if (saved && af_flow_block_count(saved) == planned) {
+        if (!a->quiet)
+            fprintf(stderr, "reusing the trained flow in %s (%zu blocks)\n", a->flow_path,
+                    planned);
+        s->flow = saved;
+        return 0;
+    }
+    if (saved && !a->quiet)
+        fprintf(stderr, "resuming from %s at block %zu of %zu\n", a->flow_path,
+                af_flow_block_count(saved) + 1, planned);
+
+    int tty = isatty(STDERR_FILENO);
+    af_target target = {af_model_dim(s->model), eval_target, s->eval};
+    a->flow.progress = a->quiet ? NULL : show_progress;
+    a->flow.progress_context = &tty;
+    a->flow.block_done = save_block;
+    a->flow.block_context = &sink;
+    a->flow.stop = should_stop;
+    a->flow.log = log_line;
+
+    int rc = af_flow_train(&target, &a->flow, saved, &s->flow, msg, len);
+    af_flow_free(saved);
+    if (rc == AF_FLOW_INTERRUPTED)
+        snprintf(msg, len, "interrupted; %s keeps the %zu finished blocks, and the same "
+                 "command resumes from there", a->flow_path, af_flow_block_count(s->flow));
+    else if (rc)
+        snprintf(msg + strlen(msg), len - strlen(msg), " (model %s)", a->model_path);
+    return rc;
+}
+
 static int run(afrun_args *a, afrun_state *s)
 {
     char msg[1024];
@@ -402,16 +505,11 @@ static int run(afrun_args *a, afrun_state *s)
         return -1;
     }
 
-    int tty = isatty(STDERR_FILENO);
-    af_target target = {af_model_dim(s->model), eval_target, s->eval};
-    a->flow.progress = a->quiet ? NULL : show_progress;
-    a->flow.progress_context = &tty;
-
     double start = now_seconds();
-    if (af_flow_train(&target, &a->flow, &s->flow, msg, sizeof msg) ||
-        draw_samples(s, a, msg, sizeof msg)) {
-        fprintf(stderr, "afrun: %s: %s\n", a->model_path, msg);
-        return -1;
+    int rc = obtain_flow(a, s, msg, sizeof msg);
+    if (rc || draw_samples(s, a, msg, sizeof msg)) {
+        fprintf(stderr, "afrun: %s\n", msg);
+        return rc == AF_FLOW_INTERRUPTED ? EXIT_INTERRUPTED : -1;
     }
     double seconds = now_seconds() - start;
 
@@ -445,9 +543,17 @@ int main(int argc, char **argv)
     /* The matrices are small (batch x 32); one BLAS thread is fastest. */
     openblas_set_num_threads(1);
 
+    /* Ctrl-C stops training after the current iteration; the flow file then
+     * keeps every finished block. */
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+
     afrun_state state;
     memset(&state, 0, sizeof state);
     rc = run(&args, &state);
     state_free(&state);
-    return rc ? 1 : 0;
+    return rc == 0 ? 0 : rc == EXIT_INTERRUPTED ? EXIT_INTERRUPTED : 1;
 }

@@ -73,8 +73,11 @@ int af_output_check_writable(const char *path, char *msg, size_t len)
     return 0;
 }
 
-int af_output_write_csv(const char *path, const af_output_setting *settings,
-                        size_t n_settings, const af_output_draws *draws, char *msg, size_t len)
+/* Writes PATH atomically: WRITE fills a temporary file next to it, which
+ * then replaces PATH by rename, so PATH is either the old or the whole new
+ * file. Returns 0, or non-zero with a message. */
+static int write_atomically(const char *path, void (*write)(FILE *, const void *),
+                            const void *context, char *msg, size_t len)
 {
     size_t tmp_len = strlen(path) + 48;
     char *tmp = malloc(tmp_len);
@@ -91,8 +94,7 @@ int af_output_write_csv(const char *path, const af_output_setting *settings,
         return -1;
     }
 
-    write_header(f, settings, n_settings, draws);
-    write_rows(f, draws);
+    write(f, context);
     int failed = ferror(f) || fflush(f) || fsync(fileno(f));
     int saved = errno;
     failed |= fclose(f) != 0;
@@ -106,6 +108,44 @@ int af_output_write_csv(const char *path, const af_output_setting *settings,
     }
     free(tmp);
     return failed ? -1 : 0;
+}
+
+typedef struct {
+    const af_output_setting *settings;
+    size_t n_settings;
+    const af_output_draws *draws;
+} csv_content;
+
+static void write_csv(FILE *f, const void *context)
+{
+    const csv_content *c = context;
+    write_header(f, c->settings, c->n_settings, c->draws);
+    write_rows(f, c->draws);
+}
+
+int af_output_write_csv(const char *path, const af_output_setting *settings,
+                        size_t n_settings, const af_output_draws *draws, char *msg, size_t len)
+{
+    csv_content content = {settings, n_settings, draws};
+    return write_atomically(path, write_csv, &content, msg, len);
+}
+
+typedef struct {
+    const void *bytes;
+    size_t size;
+} byte_content;
+
+static void write_bytes(FILE *f, const void *context)
+{
+    const byte_content *c = context;
+    fwrite(c->bytes, 1, c->size, f);
+}
+
+int af_output_write_bytes(const char *path, const void *bytes, size_t size, char *msg,
+                          size_t len)
+{
+    byte_content content = {bytes, size};
+    return write_atomically(path, write_bytes, &content, msg, len);
 }
 
 void af_output_weight_stats(const double *log_weight, size_t n, af_output_weights *out)

@@ -22,7 +22,8 @@ check() {
 }
 
 # Small settings: the checks below allow for the flow error they leave.
-fast=(--blocks 3 --final-blocks 1 --iterations 80 --train-size 4000 --batch-size 500 --quiet)
+loud=(--blocks 3 --final-blocks 1 --iterations 80 --train-size 4000 --batch-size 500)
+fast=("${loud[@]}" --quiet)
 
 "$afrun" --help >"$work/help" 2>&1
 check "help exits 0" test $? -eq 0
@@ -92,6 +93,25 @@ check "output readable by others" test "$(stat -c %a "$work/a.csv")" = "$(printf
 check "same seed, same samples" cmp -s <(grep -v '^#' "$work/a.csv") <(grep -v '^#' "$work/b.csv")
 check "4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
 check "summary names mu" grep -q "^mu " "$work/summary"
+
+# Flow files: a second run reuses the flow and gives the same rows; other
+# settings or a damaged file are rejected with the way out.
+check "flow file written" test -s "$work/a.flow"
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    --seed 7 -o "$work/a.csv" "${loud[@]}" >"$work/summary" 2>"$work/err"
+check "second run reuses the flow" grep -q "reusing the trained flow in $work/a.flow" "$work/err"
+check "reused flow, same samples" cmp -s <(grep -v '^#' "$work/a.csv") <(grep -v '^#' "$work/b.csv")
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/a.csv" \
+    "${fast[@]}" --iterations 81 >"$work/out" 2>"$work/err"
+check "changed settings exit 1" test $? -eq 1
+check "changed settings suggest --retrain" grep -q "other training settings.*--retrain" "$work/err"
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/a.csv" \
+    "${fast[@]}" --iterations 81 --retrain >"$work/out" 2>"$work/err"
+check "--retrain replaces the flow" test $? -eq 0
+printf 'not a flow' >"$work/a.flow"
+run_normal "$work/a.csv"
+check "damaged flow file exits 1" test $? -eq 1
+check "damaged flow file is named" grep -q "a.flow: not an afm flow file" "$work/err"
 
 # Posterior N(8 / 4.01, 1 / 4.01): mean 1.99501, sd 0.49938. Monte Carlo
 # error of the mean is 0.008; the rest of each bound is flow error.

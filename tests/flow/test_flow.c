@@ -21,10 +21,11 @@ typedef struct {
     double mean[4], sd[4];
 } gauss_target;
 
-static int gauss_eval(void *ctx, const double *x, size_t n, double *logq, double *score,
-                      char *msg, size_t len)
+static int gauss_eval(void *ctx, double level, const double *x, size_t n, double *logq,
+                      double *score, char *msg, size_t len)
 {
     const gauss_target *g = ctx;
+    (void)level;
     (void)msg;
     (void)len;
     for (size_t p = 0; p < n; p++) {
@@ -110,7 +111,7 @@ static double block_loss(ode_work *w, const net_shape *sh, const double *theta,
     net_prepare(sh, theta, m, c);
     ode_forward_taped(w, theta, c, x0, B);
     const double *x = ode_work_end(w), *logdet = ode_work_logdet(w), *path = ode_work_path(w);
-    gauss_eval((void *)g, x, B, logq, score, NULL, 0);
+    gauss_eval((void *)g, 1.0, x, B, logq, score, NULL, 0);
 
     double sum = 0.0;
     for (size_t p = 0; p < B; p++) {
@@ -177,7 +178,7 @@ static int train_gauss(const gauss_target *g, af_flow **flow, size_t blocks)
     o.seed = 42;
     af_target t = {g->d, gauss_eval, (void *)g};
     char msg[256];
-    return af_flow_train(&t, &o, flow, msg, sizeof msg);
+    return af_flow_train(&t, &o, NULL, flow, msg, sizeof msg);
 }
 
 /* A flow trained on a shifted, scaled Gaussian reproduces its mean and sd. */
@@ -211,7 +212,7 @@ static void trained_flow_matches_gaussian_moments(void **state)
     double max_log_w = -INFINITY, sum = 0.0, sum_sq = 0.0;
     for (size_t p = 0; p < N; p++) {
         double logq;
-        gauss_eval(&g, x + 2 * p, 1, &logq, NULL, NULL, 0);
+        gauss_eval(&g, 1.0, x + 2 * p, 1, &logq, NULL, NULL, 0);
         lr[p] = logq - lr[p];
         max_log_w = fmax(max_log_w, lr[p]);
     }
@@ -265,6 +266,178 @@ static void log_density_matches_map_jacobian(void **state)
     af_flow_free(flow);
 }
 
+/* Small, fast settings for the tests of resuming and files. */
+static void small_options(af_flow_options *o, size_t blocks)
+{
+    af_flow_options_default(o);
+    o->blocks = blocks;
+    o->final_blocks = 0;
+    o->train_size = 1000;
+    o->batch_size = 200;
+    o->iterations = 30;
+    o->seed = 5;
+}
+
+/* Stops training once a first block has finished. */
+typedef struct {
+    size_t finished;
+} stop_after_block;
+
+static int count_block(void *ctx, const af_flow *flow, char *msg, size_t len)
+{
+    (void)flow;
+    (void)msg;
+    (void)len;
+    ((stop_after_block *)ctx)->finished++;
+    return 0;
+}
+
+static int stop_when_finished(void *ctx)
+{
+    return ((stop_after_block *)ctx)->finished > 0;
+}
+
+static void sample_small(const af_flow *flow, double *x, double *lr)
+{
+    char msg[256];
+    assert_int_equal(af_flow_sample(flow, 50, 3, x, lr, msg, sizeof msg), 0);
+}
+
+/* A run interrupted after its first block and resumed from it gives the
+ * same flow, to the bit, as a run that was never interrupted. */
+static void resumed_run_equals_full_run(void **state)
+{
+    (void)state;
+    gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
+    af_target t = {2, gauss_eval, &g};
+    af_flow_options o;
+    af_flow *full, *part, *resumed;
+    char msg[256];
+    small_options(&o, 3);
+    assert_int_equal(af_flow_train(&t, &o, NULL, &full, msg, sizeof msg), 0);
+
+    stop_after_block stop = {0};
+    o.block_done = count_block;
+    o.block_context = &stop;
+    o.stop = stop_when_finished;
+    o.stop_context = &stop;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &part, msg, sizeof msg), AF_FLOW_INTERRUPTED);
+    assert_int_equal(af_flow_block_count(part), 1);
+
+    o.stop = NULL;
+    assert_int_equal(af_flow_train(&t, &o, part, &resumed, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_block_count(resumed), 3);
+
+    double x1[100], lr1[50], x2[100], lr2[50];
+    sample_small(full, x1, lr1);
+    sample_small(resumed, x2, lr2);
+    assert_memory_equal(x1, x2, sizeof x1);
+    assert_memory_equal(lr1, lr2, sizeof lr1);
+    af_flow_free(full);
+    af_flow_free(part);
+    af_flow_free(resumed);
+}
+
+/* A flow survives encoding and decoding with its identity, and every kind
+ * of damage to the bytes is rejected with its own message. */
+static void flow_file_round_trip_and_damage(void **state)
+{
+    (void)state;
+    gauss_target g = {2, {0.0, 0.0}, {1.0, 2.0}};
+    af_target t = {2, gauss_eval, &g};
+    af_flow_options o;
+    af_flow *flow, *back;
+    af_flow_identity id = {11, 22, 33}, found;
+    unsigned char *bytes;
+    size_t size;
+    char msg[256];
+    small_options(&o, 2);
+    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_serialize(flow, &id, &bytes, &size), 0);
+
+    assert_int_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_int_equal(found.model_hash, 11);
+    assert_int_equal(found.data_hash, 22);
+    assert_int_equal(found.settings_hash, 33);
+    double x1[100], lr1[50], x2[100], lr2[50];
+    sample_small(flow, x1, lr1);
+    sample_small(back, x2, lr2);
+    assert_memory_equal(x1, x2, sizeof x1);
+    assert_memory_equal(lr1, lr2, sizeof lr1);
+    af_flow_free(back);
+
+    bytes[size / 2] ^= 0x10;
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "checksum"));
+    bytes[size / 2] ^= 0x10;
+
+    assert_int_not_equal(af_flow_deserialize(bytes, size - 9, &found, &back, msg, sizeof msg),
+                         0);
+    assert_non_null(strstr(msg, "truncated"));
+    assert_int_not_equal(af_flow_deserialize(bytes, 10, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "truncated"));
+
+    bytes[8] = 99;  /* the version */
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "version 99"));
+
+    bytes[0] = 'X';
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "not an afm flow file"));
+    free(bytes);
+    af_flow_free(flow);
+}
+
+/* A target that returns NaN on its first calls: the trainer restores the
+ * block's warm start, logs a retry and finishes. */
+typedef struct {
+    gauss_target g;
+    int bad_calls;
+    int retries_logged;
+} flaky_target;
+
+static int flaky_eval(void *ctx, double level, const double *x, size_t n, double *logq,
+                      double *score, char *msg, size_t len)
+{
+    flaky_target *f = ctx;
+    int rc = gauss_eval(&f->g, level, x, n, logq, score, msg, len);
+    if (f->bad_calls > 0) {
+        f->bad_calls--;
+        logq[0] = NAN;
+    }
+    return rc;
+}
+
+static void count_retry(void *ctx, const char *line)
+{
+    flaky_target *f = ctx;
+    assert_non_null(strstr(line, "retrying"));
+    f->retries_logged++;
+}
+
+static void nan_loss_retries_block(void **state)
+{
+    (void)state;
+    flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 2, 0};
+    af_target t = {2, flaky_eval, &f};
+    af_flow_options o;
+    af_flow *flow;
+    char msg[256];
+    small_options(&o, 1);
+    o.log = count_retry;
+    o.log_context = &f;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
+    assert_int_equal(f.retries_logged, 2);
+    af_flow_free(flow);
+
+    f.bad_calls = 1000000;
+    f.retries_logged = 0;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), AF_FLOW_FAILED);
+    assert_null(flow);
+    assert_non_null(strstr(msg, "block 1"));
+    assert_non_null(strstr(msg, "NaN"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +445,9 @@ int main(void)
         cmocka_unit_test(block_gradient_matches_finite_differences),
         cmocka_unit_test(trained_flow_matches_gaussian_moments),
         cmocka_unit_test(log_density_matches_map_jacobian),
+        cmocka_unit_test(resumed_run_equals_full_run),
+        cmocka_unit_test(flow_file_round_trip_and_damage),
+        cmocka_unit_test(nan_loss_retries_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

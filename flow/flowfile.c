@@ -1,0 +1,193 @@
+/* The flow file format: encoding and decoding only, no file I/O (the front
+ * end writes files atomically). All numbers are stored in the byte order of
+ * the machine that wrote them; a marker lets a reader on another order
+ * reject the file instead of misreading it.
+ *
+ *   "AFMFLOW\0"                    8-byte magic
+ *   u32 version, u32 0x01020304    format version, byte-order marker
+ *   u64 model, data, settings      af_flow_identity
+ *   u64 d, h1, h2, substeps        network shape and RK4 steps
+ *   f64 sharpness
+ *   u64 blocks
+ *   blocks x (f64 beta, f64 weights[n_params])
+ *   u64 checksum                   FNV-1a of every byte before it */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "af_flow.h"
+#include "flow_internal.h"
+
+static const char flow_magic[8] = {'A', 'F', 'M', 'F', 'L', 'O', 'W', '\0'};
+
+enum { FLOW_VERSION = 1, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 };
+
+#define BYTE_ORDER_MARK 0x01020304u
+
+/* Largest hidden width or dimension a file may declare, so a corrupt header
+ * cannot request a huge allocation. */
+#define FLOW_MAX_SIZE 1000000u
+
+uint64_t af_flow_hash(uint64_t hash, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        hash ^= p[i];
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+/* Sequential writer and reader over a byte buffer. */
+typedef struct {
+    unsigned char *data;
+    size_t pos, size;
+} cursor;
+
+static void put(cursor *c, const void *src, size_t n)
+{
+    memcpy(c->data + c->pos, src, n);
+    c->pos += n;
+}
+
+static void put_u64(cursor *c, uint64_t v)
+{
+    put(c, &v, sizeof v);
+}
+
+static int get(cursor *c, void *dst, size_t n)
+{
+    if (c->size - c->pos < n)
+        return -1;
+    memcpy(dst, c->data + c->pos, n);
+    c->pos += n;
+    return 0;
+}
+
+static int get_u64(cursor *c, uint64_t *v)
+{
+    return get(c, v, sizeof *v);
+}
+
+int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned char **bytes,
+                      size_t *size)
+{
+    const net_shape *sh = flow_shape(flow);
+    const size_t count = af_flow_block_count(flow);
+    const size_t total = HEADER_SIZE + count * (1 + sh->n_params) * 8 + 8;
+    cursor c = {malloc(total), 0, total};
+    uint32_t version = FLOW_VERSION, mark = BYTE_ORDER_MARK;
+
+    *bytes = NULL;
+    if (!c.data)
+        return -1;
+
+    put(&c, flow_magic, sizeof flow_magic);
+    put(&c, &version, 4);
+    put(&c, &mark, 4);
+    put_u64(&c, id->model_hash);
+    put_u64(&c, id->data_hash);
+    put_u64(&c, id->settings_hash);
+    put_u64(&c, sh->d);
+    put_u64(&c, sh->h1);
+    put_u64(&c, sh->h2);
+    put_u64(&c, flow_substeps(flow));
+    put(&c, &sh->sharpness, 8);
+    put_u64(&c, count);
+    for (size_t k = 0; k < count; k++) {
+        double beta = af_flow_block_beta(flow, k);
+        put(&c, &beta, 8);
+        put(&c, flow_block_weights(flow, k), sh->n_params * 8);
+    }
+    put_u64(&c, af_flow_hash(AF_FLOW_HASH_INIT, c.data, c.pos));
+
+    *bytes = c.data;
+    *size = c.pos;
+    return 0;
+}
+
+/* Reads and checks the fixed header; fills the shape fields and *COUNT. */
+static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], double *sharpness,
+                       uint64_t *count, char *msg, size_t len)
+{
+    char magic[8];
+    uint32_t version, mark;
+
+    if (get(c, magic, 8) || memcmp(magic, flow_magic, 8) != 0) {
+        snprintf(msg, len, "not an afm flow file (wrong magic number)");
+        return -1;
+    }
+    if (get(c, &version, 4) || get(c, &mark, 4)) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
+        return -1;
+    }
+    if (mark != BYTE_ORDER_MARK) {
+        snprintf(msg, len, "flow file written on a machine of another byte order");
+        return -1;
+    }
+    if (version != FLOW_VERSION) {
+        snprintf(msg, len, "flow file version %u is not supported (this afrun reads version %d)",
+                 (unsigned)version, FLOW_VERSION);
+        return -1;
+    }
+
+    int short_read = get_u64(c, &id->model_hash) || get_u64(c, &id->data_hash) ||
+                     get_u64(c, &id->settings_hash);
+    for (int i = 0; i < 4; i++)
+        short_read = short_read || get_u64(c, &shape[i]);
+    if (short_read || get(c, sharpness, 8) || get_u64(c, count)) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        if (shape[i] == 0 || shape[i] > FLOW_MAX_SIZE) {
+            snprintf(msg, len, "corrupt flow file: invalid network shape");
+            return -1;
+        }
+    if (!(*sharpness > 0)) {
+        snprintf(msg, len, "corrupt flow file: invalid softplus sharpness");
+        return -1;
+    }
+    return 0;
+}
+
+int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identity *id,
+                        af_flow **out, char *msg, size_t len)
+{
+    cursor c = {(unsigned char *)bytes, 0, size};
+    uint64_t shape[4], count, stored;
+    double sharpness;
+    net_shape sh;
+
+    *out = NULL;
+    if (read_header(&c, id, shape, &sharpness, &count, msg, len))
+        return -1;
+
+    net_shape_init(&sh, shape[0], shape[1], shape[2], sharpness);
+    size_t block_bytes = (1 + sh.n_params) * 8;
+    if (count > (size - c.pos) / block_bytes || size - c.pos != count * block_bytes + 8) {
+        snprintf(msg, len, "truncated or corrupt flow file: %zu bytes do not hold %llu blocks",
+                 size, (unsigned long long)count);
+        return -1;
+    }
+    memcpy(&stored, bytes + size - 8, 8);
+    if (stored != af_flow_hash(AF_FLOW_HASH_INIT, bytes, size - 8)) {
+        snprintf(msg, len, "corrupt flow file: checksum mismatch");
+        return -1;
+    }
+
+    af_flow *flow = flow_new(&sh, shape[3], count ? count : 1);
+    if (!flow) {
+        snprintf(msg, len, "out of memory reading a flow of %llu blocks",
+                 (unsigned long long)count);
+        return -1;
+    }
+    for (uint64_t k = 0; k < count; k++) {
+        double beta;
+        get(&c, &beta, 8);
+        flow_append(flow, beta, (const double *)(bytes + c.pos));
+        c.pos += sh.n_params * 8;
+    }
+    *out = flow;
+    return 0;
+}

@@ -1,0 +1,143 @@
+/* Flow files on disk: identity hashes, loading with every check a reused
+ * flow needs, and atomic saving through af_output. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "af_output.h"
+#include "af_store.h"
+
+/* Largest flow file read into memory: far above any real flow (a 50-D flow
+ * of 20 blocks is about 700 KB), so a wrong path cannot exhaust memory. */
+#define STORE_MAX_BYTES (1024L * 1024L * 1024L)
+
+/* Reads the whole file PATH. Returns 0, 1 when it does not exist, or -1
+ * with a message. */
+static int read_file(const char *path, unsigned char **bytes, size_t *size, char *msg,
+                     size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    *bytes = NULL;
+    if (!f) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(msg, len, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (n < 0 || n > STORE_MAX_BYTES || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(msg, len, "cannot read %s: not a regular file of at most %ld bytes", path,
+                 STORE_MAX_BYTES);
+        fclose(f);
+        return -1;
+    }
+    *bytes = malloc(n ? (size_t)n : 1);
+    *size = (size_t)n;
+    int failed = !*bytes || fread(*bytes, 1, *size, f) != *size;
+    fclose(f);
+    if (failed) {
+        snprintf(msg, len, "cannot read %s", path);
+        free(*bytes);
+        *bytes = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int hash_file(const char *path, uint64_t *hash, char *msg, size_t len)
+{
+    unsigned char *bytes;
+    size_t size;
+    int rc = read_file(path, &bytes, &size, msg, len);
+
+    if (rc > 0)
+        snprintf(msg, len, "cannot open %s: %s", path, strerror(ENOENT));
+    if (rc)
+        return -1;
+    *hash = af_flow_hash(AF_FLOW_HASH_INIT, bytes, size);
+    free(bytes);
+    return 0;
+}
+
+int af_store_identity(const char *model_path, const char *data_path,
+                      const af_flow_options *options, af_flow_identity *id, char *msg,
+                      size_t len)
+{
+    /* NOTE: files pulled in by #include are not hashed, so editing one alone
+     * does not invalidate a saved flow. */
+    memset(id, 0, sizeof *id);
+    if (hash_file(model_path, &id->model_hash, msg, len))
+        return -1;
+    if (data_path && hash_file(data_path, &id->data_hash, msg, len))
+        return -1;
+    id->settings_hash = af_flow_options_hash(options);
+    return 0;
+}
+
+/* Names the first part of the identity that differs, or NULL. */
+static const char *identity_mismatch(const af_flow_identity *a, const af_flow_identity *b)
+{
+    if (a->model_hash != b->model_hash)
+        return "another model";
+    if (a->data_hash != b->data_hash)
+        return "other data";
+    if (a->settings_hash != b->settings_hash)
+        return "other training settings (or seed)";
+    return NULL;
+}
+
+int af_store_load(const char *path, const af_flow_identity *expected, af_flow **out,
+                  char *msg, size_t len)
+{
+    unsigned char *bytes;
+    size_t size;
+    char why[512];
+    af_flow_identity found;
+
+    *out = NULL;
+    int rc = read_file(path, &bytes, &size, msg, len);
+    if (rc > 0)
+        return 0;
+    if (rc)
+        return -1;
+
+    rc = af_flow_deserialize(bytes, size, &found, out, why, sizeof why);
+    free(bytes);
+    if (rc) {
+        snprintf(msg, len, "%s: %s; pass --retrain to replace it", path, why);
+        return -1;
+    }
+
+    const char *differs = identity_mismatch(&found, expected);
+    if (differs) {
+        af_flow_free(*out);
+        *out = NULL;
+        snprintf(msg, len,
+                 "%s was trained for %s; pass --retrain to replace it, or --flow FILE to "
+                 "keep it and train into another file",
+                 path, differs);
+        return -1;
+    }
+    return 0;
+}
+
+int af_store_save(const char *path, const af_flow *flow, const af_flow_identity *id,
+                  char *msg, size_t len)
+{
+    unsigned char *bytes;
+    size_t size;
+
+    if (af_flow_serialize(flow, id, &bytes, &size)) {
+        snprintf(msg, len, "out of memory while saving the flow to %s", path);
+        return -1;
+    }
+    int rc = af_output_write_bytes(path, bytes, size, msg, len);
+    free(bytes);
+    return rc;
+}
