@@ -55,7 +55,72 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
     X(LOG_SUM_EXP, "log_sum_exp", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                 \
     X(NORM2, "norm2", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                             \
     X(INDEX, "[]", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 0)                                \
-    X(CONCAT, "concat", AF_KIND_SPECIAL, -1, AF_RESULT_REAL, 0)
+    X(CONCAT, "concat", AF_KIND_SPECIAL, -1, AF_RESULT_REAL, 0)                          \
+    X(POW, "pow", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                     \
+    X(POW_OP, "^", AF_KIND_MAP, 2, AF_RESULT_REAL, 0)                                    \
+    X(TAN, "tan", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                     \
+    X(ASIN, "asin", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(ACOS, "acos", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(ATAN, "atan", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(ATAN2, "atan2", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                 \
+    X(SINH, "sinh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(COSH, "cosh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(TANH, "tanh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(ASINH, "asinh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(ACOSH, "acosh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(ATANH, "atanh", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(SQUARE, "square", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                               \
+    X(INV, "inv", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                     \
+    X(INV_SQRT, "inv_sqrt", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                           \
+    X(INV_SQUARE, "inv_square", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                       \
+    X(CBRT, "cbrt", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(EXP2, "exp2", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(LOG2, "log2", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(LOG10, "log10", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(FMIN, "fmin", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                   \
+    X(FMAX, "fmax", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                   \
+    X(FDIM, "fdim", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                   \
+    X(HYPOT, "hypot", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                 \
+    X(MIN2, "min", AF_KIND_MAP, 2, AF_RESULT_INT_IF_INT, 1)                              \
+    X(MAX2, "max", AF_KIND_MAP, 2, AF_RESULT_INT_IF_INT, 1)                              \
+    X(ABS, "abs", AF_KIND_MAP, 1, AF_RESULT_INT_IF_INT, 1)                               \
+    X(FLOOR, "floor", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(CEIL, "ceil", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(ROUND, "round", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(TRUNC, "trunc", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(STEP, "step", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(INT_STEP, "int_step", AF_KIND_MAP, 1, AF_RESULT_INT, 1)                            \
+    X(NOT, "!", AF_KIND_MAP, 1, AF_RESULT_INT, 0)                                        \
+    X(AND, "&&", AF_KIND_MAP, 2, AF_RESULT_INT, 0)                                       \
+    X(OR, "||", AF_KIND_MAP, 2, AF_RESULT_INT, 0)                                        \
+    X(MOD, "%", AF_KIND_MAP, 2, AF_RESULT_INT, 0)                                        \
+    X(LGAMMA, "lgamma", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                               \
+    X(DIGAMMA, "digamma", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                             \
+    X(TRIGAMMA, "trigamma", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                           \
+    X(ERF, "erf", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                     \
+    X(ERFC, "erfc", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                   \
+    X(PHI, "Phi", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                     \
+    X(PHI_APPROX, "Phi_approx", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                       \
+    X(INV_PHI, "inv_Phi", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                             \
+    X(LBETA, "lbeta", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                                 \
+    X(LCHOOSE, "lchoose", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                             \
+    X(BINOMIAL_COEFFICIENT_LOG, "binomial_coefficient_log", AF_KIND_MAP, 2, AF_RESULT_REAL, 1) \
+    X(INV_LOGIT, "inv_logit", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                         \
+    X(LOGIT, "logit", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(LOG_INV_LOGIT, "log_inv_logit", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                 \
+    X(LOG1M_INV_LOGIT, "log1m_inv_logit", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)             \
+    X(LOG1M, "log1m", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                                 \
+    X(LOG1M_EXP, "log1m_exp", AF_KIND_MAP, 1, AF_RESULT_REAL, 1)                         \
+    X(LOG_DIFF_EXP, "log_diff_exp", AF_KIND_MAP, 2, AF_RESULT_REAL, 1)                   \
+    X(DOT_PRODUCT, "dot_product", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)                    \
+    X(SQUARED_DISTANCE, "squared_distance", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)          \
+    X(PROD, "prod", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                               \
+    X(MEAN, "mean", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                               \
+    X(VARIANCE, "variance", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                       \
+    X(SD, "sd", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                   \
+    X(MIN, "min", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                 \
+    X(MAX, "max", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                 \
+    X(DISTANCE, "distance", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)
 
 #define AF_OP_ENUM(id, name, kind, arity, result, callable) AF_OP_##id,
 typedef enum { AF_OP_LIST(AF_OP_ENUM) AF_OP_COUNT } af_op;

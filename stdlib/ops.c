@@ -1,7 +1,9 @@
 /* Kernels of the built-in ops. Every MAP and FOLD op is one pointwise rule
  * that returns the value and writes the partial derivatives beside it; the
- * shared loops below turn those partials into forward-mode tangents. SPECIAL
- * ops (stable reductions, indexing, concatenation) have their own kernels. */
+ * shared loops below turn those partials into forward-mode tangents. This
+ * file holds arithmetic, comparisons, the first elementary functions,
+ * indexing, concatenation and the dispatch table; see README.md for the
+ * other families. */
 #include "ops_internal.h"
 
 #include <assert.h>
@@ -103,13 +105,6 @@ static double rule_SQRT(const double *a, double *p)
     return y;
 }
 
-/* The derivative at 0 is taken as 0, the midpoint of the one-sided ones. */
-static double rule_FABS(const double *a, double *p)
-{
-    p[0] = a[0] > 0.0 ? 1.0 : (a[0] < 0.0 ? -1.0 : 0.0);
-    return fabs(a[0]);
-}
-
 static double rule_SIN(const double *a, double *p)
 {
     p[0] = cos(a[0]);
@@ -122,20 +117,11 @@ static double rule_COS(const double *a, double *p)
     return cos(a[0]);
 }
 
-/* log(1 + exp(x)) without overflow: for x > 0 it is x + log1p(exp(-x)).
- * The derivative is the logistic function, computed from exp of a
- * non-positive number for the same reason. */
+/* The derivative of log(1 + exp(x)) is the logistic function. */
 static double rule_LOG1P_EXP(const double *a, double *p)
 {
-    double x = a[0];
-    if (x > 0.0) {
-        double t = exp(-x);
-        p[0] = 1.0 / (1.0 + t);
-        return x + log1p(t);
-    }
-    double t = exp(x);
-    p[0] = t / (1.0 + t);
-    return log1p(t);
+    p[0] = inv_logit(a[0]);
+    return log1p_exp(a[0]);
 }
 
 /* log(exp(a) + exp(b)) shifted by the larger argument. Infinite arguments
@@ -164,6 +150,17 @@ static double rule_DOT_SELF(const double *a, double *p)
 {
     p[0] = 2.0 * a[0];
     return a[0] * a[0];
+}
+
+/* dot_product(a, b) is the sum of a * b. */
+#define rule_DOT_PRODUCT rule_MUL
+
+static double rule_SQUARED_DISTANCE(const double *a, double *p)
+{
+    double d = a[0] - a[1];
+    p[0] = 2.0 * d;
+    p[1] = -2.0 * d;
+    return d * d;
 }
 
 /* normal_lpdf(y | mu, sigma) with its normalising constant. A scale that is
@@ -230,55 +227,6 @@ size_t af_broadcast_len(const af_op_call *c)
 
 /* ---- special kernels ---- */
 
-/* log(sum(exp(x))) shifted by the maximum; the partials are softmax(x). */
-void af_kernel_LOG_SUM_EXP(const af_op_call *c)
-{
-    const af_operand *x = &c->args[0];
-    size_t n = x->len;
-    size_t stride = c->stride;
-
-    for (size_t b = 0; b < c->count; b++) {
-        double m = -INFINITY;
-        for (size_t e = 0; e < n; e++)
-            m = fmax(m, operand_value(x, e, b));
-        double y = m;
-        if (isfinite(m)) {
-            double s = 0.0;
-            for (size_t e = 0; e < n; e++)
-                s += exp(operand_value(x, e, b) - m);
-            y = m + log(s);
-        }
-        c->value[b] = y;
-        for (size_t e = 0; e < n; e++)
-            c->scratch[e * stride + b] = isfinite(y) ? exp(operand_value(x, e, b) - y) : 0.0;
-    }
-    if (c->tangent != NULL && c->dim > 0)
-        af_combine_tangents(c, n, 1);
-}
-
-/* Euclidean norm. Its gradient x / norm(x) is taken as 0 at x = 0, where the
- * norm has no derivative, so that a point at the origin keeps a finite score. */
-void af_kernel_NORM2(const af_op_call *c)
-{
-    const af_operand *x = &c->args[0];
-    size_t n = x->len;
-    size_t stride = c->stride;
-
-    for (size_t b = 0; b < c->count; b++) {
-        double s = 0.0;
-        for (size_t e = 0; e < n; e++) {
-            double v = operand_value(x, e, b);
-            s += v * v;
-        }
-        double y = sqrt(s);
-        c->value[b] = y;
-        for (size_t e = 0; e < n; e++)
-            c->scratch[e * stride + b] = y > 0.0 ? operand_value(x, e, b) / y : 0.0;
-    }
-    if (c->tangent != NULL && c->dim > 0)
-        af_combine_tangents(c, n, 1);
-}
-
 void af_kernel_INDEX(const af_op_call *c)
 {
     const af_operand *x = &c->args[0];
@@ -343,13 +291,14 @@ AF_MAP_KERNEL(LOG)
 AF_MAP_KERNEL(LOG1P)
 AF_MAP_KERNEL(EXPM1)
 AF_MAP_KERNEL(SQRT)
-AF_MAP_KERNEL(FABS)
 AF_MAP_KERNEL(SIN)
 AF_MAP_KERNEL(COS)
 AF_MAP_KERNEL(LOG1P_EXP)
 AF_MAP_KERNEL(LOG_SUM_EXP2)
 AF_FOLD_KERNEL(SUM)
 AF_FOLD_KERNEL(DOT_SELF)
+AF_FOLD_KERNEL(DOT_PRODUCT)
+AF_FOLD_KERNEL(SQUARED_DISTANCE)
 AF_FOLD_KERNEL(NORMAL_LPDF)
 AF_FOLD_KERNEL(STD_NORMAL_LPDF)
 

@@ -88,10 +88,28 @@ FORCE_INLINE void pointwise_kernel(const af_op_call *c, rule_fn rule, int fold)
         pointwise_kernel(c, rule_##id, 1);                                               \
     }
 
+/* The logistic function 1 / (1 + exp(-x)), from exp of a non-positive
+ * number so that it neither overflows nor loses the tail. */
+static inline double inv_logit(double x)
+{
+    if (x >= 0.0)
+        return 1.0 / (1.0 + exp(-x));
+    double t = exp(x);
+    return t / (1.0 + t);
+}
+
+/* log(1 + exp(x)) without overflow: for x > 0 it is x + log1p(exp(-x)). */
+static inline double log1p_exp(double x)
+{
+    if (x > 0.0)
+        return x + log1p(exp(-x));
+    return log1p(exp(x));
+}
+
 /* Special functions shared by several kernels (ops_special.c). */
+double af_lgamma(double x);
 double af_digamma(double x);
 double af_trigamma(double x);
-double af_tetragamma(double x);
 double af_inv_phi(double p);
 
 #endif
