@@ -16,10 +16,14 @@
 typedef int (*af_target_fn)(void *context, double level, const double *x, size_t n,
                             double *logq, double *score, char *message, size_t message_len);
 
-typedef struct {
+/* The target: its dimension, its evaluation, and optionally a way to copy
+ * the context for another thread (NULL: training evaluates on one thread). */
+typedef struct af_target {
     size_t dim;
     af_target_fn eval;
     void *context;
+    void *(*clone)(void *context);  /* may be NULL; returns NULL when out of memory */
+    void (*release)(void *clone);   /* frees what clone returned */
 } af_target;
 
 /* Progress of training, reported once per logged iteration and once at the
@@ -65,6 +69,7 @@ typedef struct {
     double clip_norm;         /* global gradient norm clip */
     double w2_weight;         /* weight of the dynamic W2 penalty */
     uint64_t seed;
+    size_t threads;           /* worker threads; results do not depend on it */
     af_progress_fn progress;  /* may be NULL */
     void *progress_context;
     af_block_fn block_done;   /* may be NULL */
@@ -129,11 +134,12 @@ size_t af_flow_dim(const af_flow *flow);
 size_t af_flow_block_count(const af_flow *flow);
 double af_flow_block_beta(const af_flow *flow, size_t block);
 
-/* Draws N samples X (N x dim) from the flow with the random stream SEED and
+/* Draws N samples X (N x dim) from the flow with the random stream SEED, on
+ * THREADS threads (the samples do not depend on it), and
  * writes each sample's flow log-density LOG_RHO[N], from the exact
  * divergence integrated by the same RK4 steps. Returns 0, or non-zero with
  * a message when out of memory. */
-int af_flow_sample(const af_flow *flow, size_t n, uint64_t seed, double *x, double *log_rho,
-                   char *message, size_t message_len);
+int af_flow_sample(const af_flow *flow, size_t n, uint64_t seed, size_t threads, double *x,
+                   double *log_rho, char *message, size_t message_len);
 
 #endif

@@ -84,55 +84,43 @@ double af_flow_block_beta(const af_flow *f, size_t block)
     return block < f->count ? f->beta[block] : NAN;
 }
 
-int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, double *x, double *log_rho,
-                   char *msg, size_t len)
+int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, double *x,
+                   double *log_rho, char *msg, size_t len)
 {
     const size_t d = f->shape.d, hh = f->shape.h1 * f->shape.h2;
     const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
-    ode_work *work = ode_work_new(&f->shape, f->substeps, FLOW_CHUNK, 0);
-    double *m = malloc(hh * sizeof *m), *c = malloc(f->count * hh * sizeof *c);
-    double *logdet = malloc(FLOW_CHUNK * sizeof *logdet);
+    double *m = malloc(hh * sizeof *m), *c = malloc((f->count ? f->count : 1) * hh * sizeof *c);
+    double *logdet = calloc(n ? n : 1, sizeof *logdet);
+    int failed = !m || !c || !logdet;
 
-    if (!work || !m || !c || !logdet) {
-        snprintf(msg, len, "out of memory while sampling %zu points", n);
-        ode_work_free(work);
-        free(m);
-        free(c);
-        free(logdet);
-        return -1;
-    }
-
-    for (size_t k = 0; k < f->count; k++)
-        net_prepare(&f->shape, f->theta + k * f->shape.n_params, m, c + k * hh);
-
-    /* Base points and log N(x0; 0, I). */
-    rng_state rng;
-    rng_seed(&rng, seed, 3);
-    for (size_t p = 0; p < n; p++) {
-        double sq = 0.0;
-        for (size_t j = p * d; j < (p + 1) * d; j++) {
-            x[j] = rng_normal(&rng);
-            sq += x[j] * x[j];
-        }
-        log_rho[p] = log_norm - 0.5 * sq;
-    }
-
-    /* log rho_K = log pi0(x0) - sum_k integral of div v_k. */
-    for (size_t start = 0; start < n; start += FLOW_CHUNK) {
-        size_t b = n - start < FLOW_CHUNK ? n - start : FLOW_CHUNK;
-        memset(logdet, 0, b * sizeof *logdet);
+    if (!failed) {
         for (size_t k = 0; k < f->count; k++)
-            ode_push(work, f->theta + k * f->shape.n_params, c + k * hh, x + start * d, b,
-                     logdet);
-        for (size_t p = 0; p < b; p++)
-            log_rho[start + p] -= logdet[p];
-    }
+            net_prepare(&f->shape, f->theta + k * f->shape.n_params, m, c + k * hh);
 
-    ode_work_free(work);
+        /* Base points and log N(x0; 0, I), drawn in order from one stream. */
+        rng_state rng;
+        rng_seed(&rng, seed, 3);
+        for (size_t p = 0; p < n; p++) {
+            double sq = 0.0;
+            for (size_t j = p * d; j < (p + 1) * d; j++) {
+                x[j] = rng_normal(&rng);
+                sq += x[j] * x[j];
+            }
+            log_rho[p] = log_norm - 0.5 * sq;
+        }
+
+        /* log rho_K = log pi0(x0) - sum_k integral of div v_k. */
+        failed = flow_push_parallel(&f->shape, f->substeps, f->count, f->theta, c, x, n, logdet,
+                                    threads ? threads : 1);
+        for (size_t p = 0; !failed && p < n; p++)
+            log_rho[p] -= logdet[p];
+    }
+    if (failed)
+        snprintf(msg, len, "out of memory while sampling %zu points", n);
     free(m);
     free(c);
     free(logdet);
-    return 0;
+    return failed ? -1 : 0;
 }
 
 void flow_push_point(const struct af_flow *f, double *x, double *logdet)

@@ -78,6 +78,41 @@ void net_finish_gradient(const net_shape *shape, const double *theta, const doub
 void net_init(const net_shape *shape, double *theta, rng_state *rng);
 
 
+/* ---- threads (parallel.c) ---- */
+
+typedef void (*parallel_task)(void *context, size_t thread, size_t item);
+
+/* Runs TASK on items 0..ITEMS-1 over THREADS threads (the caller is thread
+ * 0); thread t takes items t, t + T, ... */
+void parallel_for(size_t threads, size_t items, parallel_task task, void *context);
+
+/* Pushes N points X (in place) through BLOCKS blocks with weights THETAS
+ * (BLOCKS x n_params) and net_prepare constants CS (BLOCKS x h1 h2), in
+ * chunks over THREADS threads; adds the divergence integrals to LOGDET when
+ * it is not NULL. Returns 0, or -1 when out of memory. */
+int flow_push_parallel(const net_shape *shape, size_t substeps, size_t blocks,
+                       const double *thetas, const double *cs, double *x, size_t n,
+                       double *logdet, size_t threads);
+
+/* ---- the loss over a batch (batch.c) ---- */
+
+struct af_target;
+typedef struct batch_work batch_work;
+
+/* Workspace for batches of BATCH points over THREADS threads; each thread
+ * past the first evaluates TARGET through its own clone of the context. */
+batch_work *batch_work_new(const net_shape *shape, size_t substeps, size_t batch,
+                           size_t threads, const struct af_target *target);
+void batch_work_free(batch_work *work);
+
+/* Mean block loss of the batch X (BATCH x d) for the block THETA (with M and
+ * C from net_prepare) at level BETA, and its gradient GRAD. PATH_WEIGHT is
+ * the W2 weight times S. Returns 0; 1 for a non-finite loss and -1 for a
+ * target error, each with a message. */
+int batch_loss_gradient(batch_work *work, const double *theta, const double *m, const double *c,
+                        const double *x, double beta, double path_weight, double *loss,
+                        double *grad, char *message, size_t message_len);
+
 /* ---- Adam (adam.c) ---- */
 
 typedef struct {

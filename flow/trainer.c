@@ -32,6 +32,7 @@ void af_flow_options_default(af_flow_options *o)
     o->clip_norm = 1.0;
     o->w2_weight = 0.01;
     o->seed = 1;
+    o->threads = 1;
 }
 
 static int check_options(const af_target *t, const af_flow_options *o, char *msg, size_t len)
@@ -116,11 +117,9 @@ typedef struct {
     net_shape shape;
     double *train;        /* train_size x d */
     double *batch;        /* batch x d */
-    double *logq, *score; /* target at the batch end points */
-    double *gx;           /* batch x d */
     double *grad, *m, *c; /* parameter gradient, net_prepare constants */
     adam_state adam;
-    ode_work *tape, *push;
+    batch_work *work;
     rng_state rng;
     struct timespec start;
 } trainer;
@@ -138,16 +137,12 @@ static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *
 
     tr->train = malloc(o->train_size * d * sizeof *tr->train);
     tr->batch = malloc(b * d * sizeof *tr->batch);
-    tr->logq = malloc(b * sizeof *tr->logq);
-    tr->score = malloc(b * d * sizeof *tr->score);
-    tr->gx = malloc(b * d * sizeof *tr->gx);
     tr->grad = malloc(tr->shape.n_params * sizeof *tr->grad);
     tr->m = malloc(o->hidden1 * o->hidden2 * sizeof *tr->m);
     tr->c = malloc(o->hidden1 * o->hidden2 * sizeof *tr->c);
-    tr->tape = ode_work_new(&tr->shape, o->substeps, b, 1);
-    tr->push = ode_work_new(&tr->shape, o->substeps, FLOW_CHUNK, 0);
-    if (!tr->train || !tr->batch || !tr->logq || !tr->score || !tr->gx || !tr->grad || !tr->m ||
-        !tr->c || !tr->tape || !tr->push || adam_init(&tr->adam, tr->shape.n_params))
+    tr->work = batch_work_new(&tr->shape, o->substeps, b, o->threads ? o->threads : 1, t);
+    if (!tr->train || !tr->batch || !tr->grad || !tr->m || !tr->c || !tr->work ||
+        adam_init(&tr->adam, tr->shape.n_params))
         return -1;
 
     for (size_t i = 0; i < o->train_size * d; i++)
@@ -159,15 +154,11 @@ static void trainer_free(trainer *tr)
 {
     free(tr->train);
     free(tr->batch);
-    free(tr->logq);
-    free(tr->score);
-    free(tr->gx);
     free(tr->grad);
     free(tr->m);
     free(tr->c);
     adam_free(&tr->adam);
-    ode_work_free(tr->tape);
-    ode_work_free(tr->push);
+    batch_work_free(tr->work);
 }
 
 static void draw_batch(trainer *tr)
@@ -180,101 +171,29 @@ static void draw_batch(trainer *tr)
     }
 }
 
-/* Formats up to four coordinates of the D-dimensional point X. */
-static void format_point(const double *x, size_t d, char *out, size_t len)
-{
-    size_t used = (size_t)snprintf(out, len, "(");
-    for (size_t j = 0; j < d && j < 4 && used < len; j++)
-        used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
-    if (used < len)
-        snprintf(out + used, len - used, "%s)", d > 4 ? ", ..." : "");
-}
-
-/* Explains a non-finite loss: the first batch point whose log-density or
- * score is not finite, or else a diverged flow. */
-static void explain_bad_loss(const trainer *tr, const double *x, char *msg, size_t len)
-{
-    const size_t d = tr->shape.d, b = tr->opt->batch_size;
-    char point[160];
-
-    for (size_t p = 0; p < b; p++) {
-        int bad_score = 0;
-        for (size_t j = 0; j < d; j++)
-            bad_score |= !isfinite(tr->score[p * d + j]);
-        double lq = tr->logq[p];
-        if (isfinite(lq) && !bad_score)
-            continue;
-
-        format_point(x + p * d, d, point, sizeof point);
-        if (isnan(lq))
-            snprintf(msg, len, "the log-density is NaN at x = %s; look for an invalid "
-                     "argument there (log or sqrt of a negative number, 0/0) or NaN in the data",
-                     point);
-        else if (lq > 0)
-            snprintf(msg, len, "the log-density is +inf at x = %s, so the density is improper "
-                     "or overflows there", point);
-        else if (isinf(lq))
-            snprintf(msg, len, "the log-density is -inf at x = %s: outside the support, or an "
-                     "invalid argument such as a non-positive scale", point);
-        else
-            snprintf(msg, len, "the gradient of the log-density is not finite at x = %s", point);
-        return;
-    }
-    snprintf(msg, len, "the flow diverged (its log-determinant or path length is not "
-             "finite); lower --learning-rate");
-}
-
 /* One Adam iteration on a fresh batch. Stores the batch's mean loss in
- * *LOSS. Returns 0, or non-zero with a message. */
+ * *LOSS. Returns 0; 1 for a non-finite loss and -1 for a target error, each
+ * with a message. */
 static int train_iteration(trainer *tr, double *theta, double beta, double lr, double *loss,
                            char *msg, size_t len)
 {
-    const size_t d = tr->shape.d, b = tr->opt->batch_size;
-    const double inv_b = 1.0 / (double)b;
     const double path_weight = tr->opt->w2_weight * (double)tr->opt->substeps;
 
     draw_batch(tr);
     net_prepare(&tr->shape, theta, tr->m, tr->c);
-    ode_forward_taped(tr->tape, theta, tr->c, tr->batch, b);
-
-    const double *x = ode_work_end(tr->tape);
-    if (tr->target->eval(tr->target->context, beta, x, b, tr->logq, tr->score, msg, len))
-        return -1;
-
-    /* Loss per point: -log f(x_S) - logdet + a S sum_s |x_s - x_(s-1)|^2,
-     * with log f = (1 - beta) log N(x; 0, I) + beta log q, up to constants. */
-    const double *logdet = ode_work_logdet(tr->tape), *path = ode_work_path(tr->tape);
-    double sum = 0.0;
-    for (size_t p = 0; p < b; p++) {
-        double sq = 0.0;
-        for (size_t j = p * d; j < (p + 1) * d; j++) {
-            sq += x[j] * x[j];
-            tr->gx[j] = ((1.0 - beta) * x[j] - beta * tr->score[j]) * inv_b;
-        }
-        sum += 0.5 * (1.0 - beta) * sq - beta * tr->logq[p] - logdet[p] + path_weight * path[p];
-    }
-    *loss = sum * inv_b;
-    if (!isfinite(*loss)) {
-        explain_bad_loss(tr, x, msg, len);
-        return 1;
-    }
-
-    memset(tr->grad, 0, tr->shape.n_params * sizeof *tr->grad);
-    ode_backward(tr->tape, theta, tr->c, tr->m, tr->gx, -inv_b, path_weight * inv_b, tr->grad);
-    adam_step(&tr->adam, theta, tr->grad, lr, tr->opt->clip_norm);
-    return 0;
+    int rc = batch_loss_gradient(tr->work, theta, tr->m, tr->c, tr->batch, beta, path_weight,
+                                 loss, tr->grad, msg, len);
+    if (rc == 0)
+        adam_step(&tr->adam, theta, tr->grad, lr, tr->opt->clip_norm);
+    return rc;
 }
 
 /* Pushes the whole training set through the block THETA. */
-static void push_train_set(trainer *tr, const double *theta)
+static int push_train_set(trainer *tr, const double *theta)
 {
-    const size_t d = tr->shape.d, n = tr->opt->train_size;
-
     net_prepare(&tr->shape, theta, tr->m, tr->c);
-    for (size_t start = 0; start < n; start += FLOW_CHUNK) {
-        size_t b = n - start < FLOW_CHUNK ? n - start : FLOW_CHUNK;
-        ode_push(tr->push, theta, tr->c, tr->train + start * d, b, NULL);
-    }
+    return flow_push_parallel(&tr->shape, tr->opt->substeps, 1, theta, tr->c, tr->train,
+                              tr->opt->train_size, NULL, tr->opt->threads ? tr->opt->threads : 1);
 }
 
 static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t it,
@@ -377,7 +296,10 @@ static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double 
     }
     for (size_t k = 0; k < af_flow_block_count(start); k++) {
         memcpy(theta, flow_block_weights(start, k), sh->n_params * sizeof *theta);
-        push_train_set(tr, theta);
+        if (push_train_set(tr, theta)) {
+            snprintf(msg, len, "out of memory while pushing the training set");
+            return -1;
+        }
         flow_append(flow, af_flow_block_beta(start, k), theta);
     }
     return 0;
@@ -395,7 +317,10 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
         int rc = train_block(tr, k, blocks, beta, theta, warm, msg, len);
         if (rc)
             return rc;
-        push_train_set(tr, theta);
+        if (push_train_set(tr, theta)) {
+            snprintf(msg, len, "out of memory while pushing the training set");
+            return -1;
+        }
         flow_append(flow, beta, theta);
         if (tr->opt->block_done && tr->opt->block_done(tr->opt->block_context, flow, msg, len))
             return -1;

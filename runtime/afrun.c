@@ -56,6 +56,8 @@ static void print_usage(FILE *out)
           "  --flow FILE          flow file to reuse, resume or write (default: the output\n"
           "                       path with .flow in place of .csv)\n"
           "  --retrain            train anew even when the flow file matches\n"
+          "  --threads N          worker threads; the samples do not depend on it\n"
+          "                       (default: the number of processors)\n"
           "  --quiet              no progress on stderr\n"
           "  --version            print the version and exit\n"
           "  -h, --help           print this help and exit\n",
@@ -93,9 +95,11 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
         const char *name;
         size_t minimum;
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
-                  {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1}};
+                  {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
+                  {"--threads", 1}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
-                      &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size};
+                      &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
+                      &a->flow.threads};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -206,6 +210,8 @@ static int parse_args(afrun_args *a, int argc, char **argv)
     a->samples = 1000;
     a->output_path = "output.csv";
     af_flow_options_default(&a->flow);
+    long processors = sysconf(_SC_NPROCESSORS_ONLN);
+    a->flow.threads = processors > 0 ? (size_t)processors : 1;
 
     for (int i = 1; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -247,13 +253,42 @@ static int parse_args(afrun_args *a, int argc, char **argv)
     return 0;
 }
 
+/* The flow's view of the model: one evaluator workspace per thread. */
+typedef struct {
+    const af_model *model;
+    af_eval *eval;
+} target_context;
+
 static int eval_target(void *context, double level, const double *x, size_t n, double *logq,
                        double *score, char *msg, size_t len)
 {
+    target_context *t = context;
     /* NOTE: the level is not passed on yet, so every model follows the
      * geometric path. */
     (void)level;
-    return af_eval_logp(context, x, n, logq, score, msg, len);
+    return af_eval_logp(t->eval, x, n, logq, score, msg, len);
+}
+
+static void *clone_target(void *context)
+{
+    const target_context *t = context;
+    target_context *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    copy->model = t->model;
+    copy->eval = af_eval_new(t->model);
+    if (!copy->eval) {
+        free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static void release_target(void *clone)
+{
+    target_context *t = clone;
+    af_eval_free(t->eval);
+    free(t);
 }
 
 /* Exit status after Ctrl-C, as shells report a SIGINT (128 + 2). */
@@ -355,6 +390,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "softplus_sharpness", "%g", f->sharpness);
     add_setting(t, "rk4_steps", "%zu", f->substeps);
     add_setting(t, "flow_file", "%s", a->flow_path);
+    add_setting(t, "threads", "%zu", f->threads);
     add_setting(t, "train_seconds", "%.1f", train_seconds);
 }
 
@@ -397,7 +433,8 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
         return -1;
     }
 
-    if (af_flow_sample(s->flow, n, a->flow.seed, s->z, s->lp_approx, msg, len) ||
+    if (af_flow_sample(s->flow, n, a->flow.seed, a->flow.threads, s->z, s->lp_approx, msg,
+                       len) ||
         af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
         return -1;
 
@@ -459,7 +496,9 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
                 af_flow_block_count(saved) + 1, planned);
 
     int tty = isatty(STDERR_FILENO);
-    af_target target = {af_model_dim(s->model), eval_target, s->eval};
+    target_context context = {s->model, s->eval};
+    af_target target = {af_model_dim(s->model), eval_target, &context, clone_target,
+                        release_target};
     a->flow.progress = a->quiet ? NULL : show_progress;
     a->flow.progress_context = &tty;
     a->flow.block_done = save_block;

@@ -176,7 +176,7 @@ static int train_gauss(const gauss_target *g, af_flow **flow, size_t blocks)
     o.batch_size = 500;
     o.iterations = 250;
     o.seed = 42;
-    af_target t = {g->d, gauss_eval, (void *)g};
+    af_target t = {g->d, gauss_eval, (void *)g, NULL, NULL};
     char msg[256];
     return af_flow_train(&t, &o, NULL, flow, msg, sizeof msg);
 }
@@ -192,7 +192,7 @@ static void trained_flow_matches_gaussian_moments(void **state)
     enum { N = 20000 };
     double *x = malloc(N * 2 * sizeof *x), *lr = malloc(N * sizeof *lr);
     char msg[256];
-    assert_int_equal(af_flow_sample(flow, N, 9, x, lr, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_sample(flow, N, 9, 1, x, lr, msg, sizeof msg), 0);
 
     for (size_t j = 0; j < 2; j++) {
         double s = 0, s2 = 0;
@@ -240,8 +240,8 @@ static void log_density_matches_map_jacobian(void **state)
 
     double x[8], lr[4], x2[8], lr2[4];
     char msg[256];
-    assert_int_equal(af_flow_sample(flow, 4, 17, x, lr, msg, sizeof msg), 0);
-    assert_int_equal(af_flow_sample(flow, 4, 17, x2, lr2, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_sample(flow, 4, 17, 1, x, lr, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_sample(flow, 4, 17, 1, x2, lr2, msg, sizeof msg), 0);
     assert_memory_equal(x, x2, sizeof x);
 
     /* Recover x0 of the first sample from the same stream, then push
@@ -300,7 +300,7 @@ static int stop_when_finished(void *ctx)
 static void sample_small(const af_flow *flow, double *x, double *lr)
 {
     char msg[256];
-    assert_int_equal(af_flow_sample(flow, 50, 3, x, lr, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_sample(flow, 50, 3, 1, x, lr, msg, sizeof msg), 0);
 }
 
 /* A run interrupted after its first block and resumed from it gives the
@@ -309,7 +309,7 @@ static void resumed_run_equals_full_run(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
-    af_target t = {2, gauss_eval, &g};
+    af_target t = {2, gauss_eval, &g, NULL, NULL};
     af_flow_options o;
     af_flow *full, *part, *resumed;
     char msg[256];
@@ -344,7 +344,7 @@ static void flow_file_round_trip_and_damage(void **state)
 {
     (void)state;
     gauss_target g = {2, {0.0, 0.0}, {1.0, 2.0}};
-    af_target t = {2, gauss_eval, &g};
+    af_target t = {2, gauss_eval, &g, NULL, NULL};
     af_flow_options o;
     af_flow *flow, *back;
     af_flow_identity id = {11, 22, 33}, found;
@@ -419,7 +419,7 @@ static void nan_loss_retries_block(void **state)
 {
     (void)state;
     flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 2, 0};
-    af_target t = {2, flaky_eval, &f};
+    af_target t = {2, flaky_eval, &f, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -438,6 +438,47 @@ static void nan_loss_retries_block(void **state)
     assert_non_null(strstr(msg, "NaN"));
 }
 
+/* The Gaussian target has no state, so its clone is itself. */
+static void *share_context(void *ctx)
+{
+    return ctx;
+}
+
+static void keep_context(void *ctx)
+{
+    (void)ctx;
+}
+
+/* Training and sampling on two threads give the same bits as on one. */
+static void thread_count_does_not_change_results(void **state)
+{
+    (void)state;
+    gauss_target g = {2, {1.0, -1.0}, {0.7, 1.4}};
+    af_target t = {2, gauss_eval, &g, share_context, keep_context};
+    af_flow_options o;
+    af_flow *one, *two;
+    char msg[256];
+    small_options(&o, 2);
+    o.batch_size = 600;  /* three units of work */
+    assert_int_equal(af_flow_train(&t, &o, NULL, &one, msg, sizeof msg), 0);
+    o.threads = 2;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &two, msg, sizeof msg), 0);
+
+    enum { N = 3000 };
+    double *x1 = malloc(N * 2 * sizeof *x1), *x2 = malloc(N * 2 * sizeof *x2);
+    double *lr1 = malloc(N * sizeof *lr1), *lr2 = malloc(N * sizeof *lr2);
+    assert_int_equal(af_flow_sample(one, N, 4, 1, x1, lr1, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_sample(two, N, 4, 2, x2, lr2, msg, sizeof msg), 0);
+    assert_memory_equal(x1, x2, N * 2 * sizeof *x1);
+    assert_memory_equal(lr1, lr2, N * sizeof *lr1);
+    free(x1);
+    free(x2);
+    free(lr1);
+    free(lr2);
+    af_flow_free(one);
+    af_flow_free(two);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +489,7 @@ int main(void)
         cmocka_unit_test(resumed_run_equals_full_run),
         cmocka_unit_test(flow_file_round_trip_and_damage),
         cmocka_unit_test(nan_loss_retries_block),
+        cmocka_unit_test(thread_count_does_not_change_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
