@@ -52,6 +52,26 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
     X(DOT_SELF, "dot_self", AF_KIND_FOLD, 1, AF_RESULT_REAL, 1)                          \
     X(NORMAL_LPDF, "normal_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                    \
     X(STD_NORMAL_LPDF, "std_normal_lpdf", AF_KIND_FOLD, 1, AF_RESULT_REAL, 1)            \
+    X(STUDENT_T_LPDF, "student_t_lpdf", AF_KIND_FOLD, 4, AF_RESULT_REAL, 1)              \
+    X(CAUCHY_LPDF, "cauchy_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                    \
+    X(DOUBLE_EXPONENTIAL_LPDF, "double_exponential_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1) \
+    X(LOGISTIC_LPDF, "logistic_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                \
+    X(EXPONENTIAL_LPDF, "exponential_lpdf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)          \
+    X(GAMMA_LPDF, "gamma_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                      \
+    X(INV_GAMMA_LPDF, "inv_gamma_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)              \
+    X(BETA_LPDF, "beta_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                        \
+    X(LOGNORMAL_LPDF, "lognormal_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)              \
+    X(UNIFORM_LPDF, "uniform_lpdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                  \
+    X(NORMAL_LCDF, "normal_lcdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                    \
+    X(NORMAL_LCCDF, "normal_lccdf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                  \
+    X(EXPONENTIAL_LCDF, "exponential_lcdf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)          \
+    X(EXPONENTIAL_LCCDF, "exponential_lccdf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)        \
+    X(BERNOULLI_LPMF, "bernoulli_lpmf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)              \
+    X(BERNOULLI_LOGIT_LPMF, "bernoulli_logit_lpmf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)  \
+    X(BINOMIAL_LPMF, "binomial_lpmf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)                \
+    X(BINOMIAL_LOGIT_LPMF, "binomial_logit_lpmf", AF_KIND_FOLD, 3, AF_RESULT_REAL, 1)    \
+    X(POISSON_LPMF, "poisson_lpmf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)                  \
+    X(POISSON_LOG_LPMF, "poisson_log_lpmf", AF_KIND_FOLD, 2, AF_RESULT_REAL, 1)          \
     X(LOG_SUM_EXP, "log_sum_exp", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                 \
     X(NORM2, "norm2", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                             \
     X(INDEX, "[]", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 0)                                \

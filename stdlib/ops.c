@@ -163,28 +163,6 @@ static double rule_SQUARED_DISTANCE(const double *a, double *p)
     return d * d;
 }
 
-/* normal_lpdf(y | mu, sigma) with its normalising constant. A scale that is
- * not positive is outside the support: the term is -Inf with zero partials. */
-static double rule_NORMAL_LPDF(const double *a, double *p)
-{
-    double sigma = a[2];
-    if (!(sigma > 0.0)) {
-        p[0] = p[1] = p[2] = 0.0;
-        return -INFINITY;
-    }
-    double z = (a[0] - a[1]) / sigma;
-    p[0] = -z / sigma;
-    p[1] = z / sigma;
-    p[2] = (z * z - 1.0) / sigma;
-    return -0.5 * z * z - log(sigma) - LOG_SQRT_2PI;
-}
-
-static double rule_STD_NORMAL_LPDF(const double *a, double *p)
-{
-    p[0] = -a[0];
-    return -0.5 * a[0] * a[0] - LOG_SQRT_2PI;
-}
-
 /* ---- shared loops ---- */
 
 void af_combine_tangents(const af_op_call *c, size_t n, int fold)
@@ -299,8 +277,6 @@ AF_FOLD_KERNEL(SUM)
 AF_FOLD_KERNEL(DOT_SELF)
 AF_FOLD_KERNEL(DOT_PRODUCT)
 AF_FOLD_KERNEL(SQUARED_DISTANCE)
-AF_FOLD_KERNEL(NORMAL_LPDF)
-AF_FOLD_KERNEL(STD_NORMAL_LPDF)
 
 /* Leaf ops are filled by the caller and have no kernel. */
 void af_kernel_CONST(const af_op_call *c)

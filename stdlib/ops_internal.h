@@ -20,7 +20,8 @@
 #define LOG_PI 1.14472988584940017414
 #define PI 3.14159265358979323846
 
-/* A pointwise rule: returns f(a) and writes p[k] = df/da[k]. */
+/* A pointwise rule: returns f(a) and writes p[k] = df/da[k]. P arrives
+ * zeroed, so a rule that returns -Inf outside the support writes nothing. */
 typedef double (*rule_fn)(const double *a, double *p);
 
 /* One kernel per op of the list; a missing one is a link error. */
@@ -104,6 +105,15 @@ static inline double log1p_exp(double x)
     if (x > 0.0)
         return x + log1p(exp(-x));
     return log1p(exp(x));
+}
+
+/* log(1 - exp(x)) for x <= 0, switching at -log 2 between the two forms
+ * that keep precision (Maechler's log1mexp); NaN for x > 0. */
+static inline double log1m_exp(double x)
+{
+    if (x > 0.0)
+        return NAN;
+    return x > -0.69314718055994530942 ? log(-expm1(x)) : log1p(-exp(x));
 }
 
 /* Special functions shared by several kernels (ops_special.c). */

@@ -272,15 +272,6 @@ static double rule_LOG1M(const double *a, double *p)
     return log1p(-a[0]);
 }
 
-/* log(1 - exp(x)) for x <= 0, switching at -log 2 between the two forms
- * that keep precision (Maechler's log1mexp); NaN for x > 0. */
-static double log1m_exp(double x)
-{
-    if (x > 0.0)
-        return NAN;
-    return x > -0.69314718055994530942 ? log(-expm1(x)) : log1p(-exp(x));
-}
-
 /* The derivative -exp(x) / (1 - exp(x)) is 1 / expm1(-x) negated. */
 static double rule_LOG1M_EXP(const double *a, double *p)
 {
