@@ -140,7 +140,13 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
     X(SD, "sd", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                   \
     X(MIN, "min", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                 \
     X(MAX, "max", AF_KIND_SPECIAL, 1, AF_RESULT_REAL, 1)                                 \
-    X(DISTANCE, "distance", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)
+    X(DISTANCE, "distance", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)                       \
+    X(MULTI_NORMAL_LPDF, "multi_normal_lpdf", AF_KIND_SPECIAL, 3, AF_RESULT_REAL, 1)     \
+    X(MULTI_NORMAL_CHOLESKY_LPDF, "multi_normal_cholesky_lpdf", AF_KIND_SPECIAL, 3,      \
+      AF_RESULT_REAL, 1)                                                                 \
+    X(CATEGORICAL_LPMF, "categorical_lpmf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)       \
+    X(CATEGORICAL_LOGIT_LPMF, "categorical_logit_lpmf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1) \
+    X(DIRICHLET_LPDF, "dirichlet_lpdf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)
 
 #define AF_OP_ENUM(id, name, kind, arity, result, callable) AF_OP_##id,
 typedef enum { AF_OP_LIST(AF_OP_ENUM) AF_OP_COUNT } af_op;

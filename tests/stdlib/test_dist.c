@@ -311,6 +311,154 @@ static void vectors_sum_and_broadcast(void **state)
     assert_close(out, 0.0, 0.0);
 }
 
+/* ---- multivariate ---- */
+
+enum { MAX_INPUTS = 12 };
+
+/* One multivariate call at one point: NARGS arguments of lengths LEN, all
+ * values packed in X. With SEED, direction j seeds input element j. */
+static double multi_lp(af_op op, size_t nargs, const size_t *len, const double *x,
+                       double *tangent)
+{
+    af_operand args[3];
+    double seed[MAX_INPUTS * MAX_INPUTS] = {0};
+    size_t offset = 0, total = 0;
+    for (size_t k = 0; k < nargs; k++)
+        total += len[k];
+    for (size_t k = 0; k < nargs; k++) {
+        double *sk = seed + offset * total;
+        for (size_t j = 0; j < total; j++)
+            for (size_t e = 0; e < len[k]; e++)
+                sk[j * len[k] + e] = j == offset + e ? 1.0 : 0.0;
+        args[k] = (af_operand){x + offset, tangent ? sk : NULL, len[k], 1, 1};
+        offset += len[k];
+    }
+    double y, scratch[256];
+    assert_true(af_op_scratch_len(MAX_INPUTS, 1) <= 256);
+    af_op_call call = {op, nargs, args, &y, tangent, 1, 1, 1, tangent ? total : 0, 0, scratch};
+    af_op_eval(&call);
+    return y;
+}
+
+/* Compares the tangent along V (a combination of input elements) with a
+ * central difference along V. */
+static void check_along(af_op op, size_t nargs, const size_t *len, double *x, const double *v)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < nargs; k++)
+        total += len[k];
+    double tangent[MAX_INPUTS];
+    multi_lp(op, nargs, len, x, tangent);
+    double expected = 0.0;
+    for (size_t i = 0; i < total; i++)
+        expected += v[i] * tangent[i];
+
+    const double h = 1e-6;
+    double plus[MAX_INPUTS], minus[MAX_INPUTS];
+    for (size_t i = 0; i < total; i++) {
+        plus[i] = x[i] + h * v[i];
+        minus[i] = x[i] - h * v[i];
+    }
+    double fd = (multi_lp(op, nargs, len, plus, NULL) - multi_lp(op, nargs, len, minus, NULL)) /
+                (2 * h);
+    if (!(fabs(fd - expected) <= 1e-6 * (1.0 + fabs(fd))))
+        fail_msg("%s: tangent %.10g, finite difference %.10g", af_op_name(op), expected, fd);
+}
+
+/* Every input element on its own, except the simplex argument SIMPLEX
+ * (or none: nargs), whose element i moves against its last element. An
+ * int outcome (categorical's y, argument 0) must have a zero tangent. */
+static void check_all_directions(af_op op, size_t nargs, const size_t *len, double *x,
+                                 size_t simplex)
+{
+    int int_outcome = op == AF_OP_CATEGORICAL_LPMF || op == AF_OP_CATEGORICAL_LOGIT_LPMF;
+    if (int_outcome) {
+        double tangent[MAX_INPUTS];
+        multi_lp(op, nargs, len, x, tangent);
+        for (size_t i = 0; i < len[0]; i++)
+            assert_true(tangent[i] == 0.0);
+    }
+    size_t total = 0, start = 0;
+    for (size_t k = 0; k < nargs; k++) {
+        if (k < simplex)
+            start += len[k];
+        total += len[k];
+    }
+    for (size_t i = int_outcome ? len[0] : 0; i < total; i++) {
+        double v[MAX_INPUTS] = {0};
+        v[i] = 1.0;
+        if (simplex < nargs && i >= start && i < start + len[simplex]) {
+            if (i == start + len[simplex] - 1)
+                continue;
+            v[start + len[simplex] - 1] = -1.0;
+        }
+        check_along(op, nargs, len, x, v);
+    }
+}
+
+/* A 2-D case by hand: Sigma = [[2, 0.3], [0.3, 1]], det 1.91, and the
+ * quadratic form r^T Sigma^-1 r = 4.6 / 1.91 at r = (1, 1.5). */
+static void multi_normal_two_dimensions(void **state)
+{
+    (void)state;
+    double expected = -log(2.0 * PI_VALUE) - 0.5 * log(1.91) - 0.5 * 4.6 / 1.91;
+    size_t len[3] = {2, 2, 4};
+    double x[8] = {1.0, 2.0, 0.0, 0.5, 2.0, 0.3, 0.3, 1.0};
+    assert_close(multi_lp(AF_OP_MULTI_NORMAL_LPDF, 3, len, x, NULL), expected, 1e-14);
+    check_all_directions(AF_OP_MULTI_NORMAL_LPDF, 3, len, x, 3);
+
+    double l21 = 0.3 / sqrt(2.0);
+    double chol[8] = {1.0, 2.0, 0.0, 0.5, sqrt(2.0), l21, 99.0, sqrt(1.0 - l21 * l21)};
+    assert_close(multi_lp(AF_OP_MULTI_NORMAL_CHOLESKY_LPDF, 3, len, chol, NULL), expected,
+                 1e-14);
+    check_all_directions(AF_OP_MULTI_NORMAL_CHOLESKY_LPDF, 3, len, chol, 3);
+
+    /* Two observations stacked in y against one mu: twice one term here. */
+    size_t stacked[3] = {4, 2, 4};
+    double y2[10] = {1.0, 2.0, 1.0, 2.0, 0.0, 0.5, 2.0, 0.3, 0.3, 1.0};
+    assert_close(multi_lp(AF_OP_MULTI_NORMAL_LPDF, 3, stacked, y2, NULL), 2.0 * expected,
+                 1e-13);
+    check_all_directions(AF_OP_MULTI_NORMAL_LPDF, 3, stacked, y2, 3);
+
+    double indefinite[8] = {1.0, 2.0, 0.0, 0.5, 1.0, 2.0, 2.0, 1.0};
+    assert_true(multi_lp(AF_OP_MULTI_NORMAL_LPDF, 3, len, indefinite, NULL) == -INFINITY);
+    double bad_diagonal[8] = {1.0, 2.0, 0.0, 0.5, -1.0, 0.0, 0.0, 1.0};
+    assert_true(multi_lp(AF_OP_MULTI_NORMAL_CHOLESKY_LPDF, 3, len, bad_diagonal, NULL) ==
+                -INFINITY);
+    size_t mismatched[3] = {3, 2, 4};
+    assert_true(multi_lp(AF_OP_MULTI_NORMAL_LPDF, 3, mismatched, y2, NULL) == -INFINITY);
+}
+
+static void categorical_and_dirichlet(void **state)
+{
+    (void)state;
+    size_t len[2] = {2, 3};
+    double x[5] = {1.0, 3.0, 0.2, 0.5, 0.3};
+    assert_close(multi_lp(AF_OP_CATEGORICAL_LPMF, 2, len, x, NULL), log(0.2) + log(0.3), 1e-15);
+    check_all_directions(AF_OP_CATEGORICAL_LPMF, 2, len, x, 1);
+
+    double logits[5] = {1.0, 3.0, 0.4, -1.0, 2.0};
+    double norm = log(exp(0.4) + exp(-1.0) + exp(2.0));
+    assert_close(multi_lp(AF_OP_CATEGORICAL_LOGIT_LPMF, 2, len, logits, NULL),
+                 0.4 + 2.0 - 2.0 * norm, 1e-14);
+    check_all_directions(AF_OP_CATEGORICAL_LOGIT_LPMF, 2, len, logits, 2);
+
+    size_t dir_len[2] = {3, 3};
+    double d[6] = {0.2, 0.5, 0.3, 1.0, 2.0, 3.0};
+    assert_close(multi_lp(AF_OP_DIRICHLET_LPDF, 2, dir_len, d, NULL),
+                 log(120.0 / 2.0) + log(0.5) + 2.0 * log(0.3), 1e-14);
+    check_all_directions(AF_OP_DIRICHLET_LPDF, 2, dir_len, d, 0);
+
+    double out_of_range[5] = {4.0, 1.0, 0.2, 0.5, 0.3};
+    assert_true(multi_lp(AF_OP_CATEGORICAL_LPMF, 2, len, out_of_range, NULL) == -INFINITY);
+    assert_true(multi_lp(AF_OP_CATEGORICAL_LOGIT_LPMF, 2, len, out_of_range, NULL) ==
+                -INFINITY);
+    double not_simplex[5] = {1.0, 3.0, 0.2, 0.5, 0.4};
+    assert_true(multi_lp(AF_OP_CATEGORICAL_LPMF, 2, len, not_simplex, NULL) == -INFINITY);
+    double bad_alpha[6] = {0.2, 0.5, 0.3, 1.0, 0.0, 3.0};
+    assert_true(multi_lp(AF_OP_DIRICHLET_LPDF, 2, dir_len, bad_alpha, NULL) == -INFINITY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +469,8 @@ int main(void)
         cmocka_unit_test(bad_input_gives_minus_inf),
         cmocka_unit_test(support_boundaries),
         cmocka_unit_test(vectors_sum_and_broadcast),
+        cmocka_unit_test(multi_normal_two_dimensions),
+        cmocka_unit_test(categorical_and_dirichlet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
