@@ -33,6 +33,11 @@ size_t af_graph_parameter(af_graph *graph, size_t offset, size_t len);
 size_t af_graph_op(af_graph *graph, af_op op, const size_t *args, size_t nargs, size_t len,
                    size_t index);
 af_graph_status af_graph_status_of(const af_graph *graph);
+/* Adds the node of the annealing level: not constant, the same for every
+ * point of a batch, without tangent. The evaluator fills it. */
+size_t af_graph_level(af_graph *graph);
+/* Returns a copy of GRAPH, or NULL when out of memory. */
+af_graph *af_graph_clone(const af_graph *graph);
 
 /* Sets the root and the dimension DIM of z (every PARAM node lies inside
  * it), then drops every node the root does not use, renumbering the others.
@@ -56,5 +61,10 @@ size_t af_graph_node_aux(const af_graph *graph, size_t node);
 const double *af_graph_node_values(const af_graph *graph, size_t node);
 /* Non-zero when the node depends on z (its tangent can be non-zero). */
 int af_graph_node_varies(const af_graph *graph, size_t node);
+
+/* Evaluates GRAPH at one point Z with annealing level LEVEL and writes the
+ * root's values to OUT (af_graph_node_len of the root). Returns 0, or
+ * non-zero when out of memory. */
+int af_graph_eval_point(const af_graph *graph, const double *z, double level, double *out);
 
 #endif

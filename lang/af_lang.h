@@ -9,27 +9,62 @@
 
 typedef struct af_model af_model;
 
+/* Results of af_model_compile. AF_LANG_INCOMPLETE means the source ended
+ * inside a block, a bracket or a comment, so that a REPL can read another
+ * line and try again. */
+enum { AF_LANG_OK = 0, AF_LANG_ERROR = -1, AF_LANG_INCOMPLETE = -2 };
+
+/* Compiler options; zero-initialise for the defaults. */
+typedef struct {
+    /* Permit extern functions from shared libraries. Loading native code
+     * runs it with the user's rights, so it is off by default. */
+    int allow_extern;
+} af_lang_options;
+
 /* Compile MODEL_PATH with the data in DATA_PATH (a CmdStan-style JSON file,
  * or NULL when the model has no data block). Returns 0 and sets *OUT on
  * success. On failure returns non-zero, sets *OUT to NULL and stores in
  * *MESSAGE a malloc'ed text with every diagnostic, each as
  * "file:line:col: error: text", the source line and a caret underline; the
- * caller frees it. */
+ * caller frees it. The failure status is AF_LANG_INCOMPLETE for an unfinished
+ * input, else AF_LANG_ERROR. Extern functions are rejected. */
 int af_model_compile(const char *model_path, const char *data_path, af_model **out,
                      char **message);
+
+/* Same as af_model_compile with options OPTS (NULL for the defaults). */
+int af_model_compile_opts(const char *model_path, const char *data_path,
+                          const af_lang_options *opts, af_model **out, char **message);
 
 void af_model_free(af_model *model);
 
 /* Dimension d of the unconstrained parameter vector z. */
 size_t af_model_dim(const af_model *model);
 
-/* Number of output columns (the parameters flattened in declaration order,
- * on the constrained scale) and the name of column I ("x.1", "mu"). */
+/* Number of output columns and the name of column I ("mu", "x.1",
+ * "A.2.1"): the parameters on the constrained scale, then the transformed
+ * parameters, then the generated quantities, each in declaration order and
+ * flattened column-major (the first index runs fastest), as CmdStan does. */
 size_t af_model_column_count(const af_model *model);
 const char *af_model_column_name(const af_model *model, size_t i);
 
 /* Maps one unconstrained point Z (d values) to the output columns VALUES
- * (af_model_column_count values). */
+ * (af_model_column_count values). Writes NaN when out of memory. */
 void af_model_constrain(const af_model *model, const double *z, double *values);
+
+/* Inverse of the parameter transforms: maps the constrained parameter
+ * values VALUES (the first columns of af_model_constrain's layout, one per
+ * parameter element) to the unconstrained point Z (d values). Returns 0, or
+ * non-zero with a message in MSG (capacity LEN) when a value lies outside
+ * its parameter's support. */
+int af_model_unconstrain(const af_model *model, const double *values, double *z, char *msg,
+                         size_t len);
+
+/* Non-zero when the model block reads annealing_level, so that the model
+ * defines its own annealing path. */
+int af_model_uses_level(const af_model *model);
+
+/* Text of the print statements that ran while compiling (on values known
+ * from data), or NULL when there was none. */
+const char *af_model_printed(const af_model *model);
 
 #endif

@@ -4,6 +4,7 @@
 #include "lang_internal.h"
 
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,13 +80,24 @@ ast_stmt *ast_stmt_new(lang_context *ctx, ast_stmt_kind kind, af_span span)
     return s;
 }
 
-ast_decl *ast_decl_new(lang_context *ctx, ast_type type, ast_expr *size, af_span span)
+ast_decl *ast_decl_new(lang_context *ctx, ast_base base, af_span span)
 {
     ast_decl *d = arena_alloc(&ctx->arena, sizeof *d);
-    d->type = type;
-    d->size = size;
+    d->type.base = base;
     d->span = span;
     return d;
+}
+
+ast_expr *ast_expr_with(lang_context *ctx, ast_expr_kind kind, af_span span, size_t n,
+                        ast_expr *a, ast_expr *b, ast_expr *c)
+{
+    ast_expr *e = ast_expr_new(ctx, kind, span);
+    ast_expr *given[3] = {a, b, c};
+    e->args = arena_alloc(&ctx->arena, 3 * sizeof *e->args);
+    for (size_t k = 0; k < n && k < 3; k++)
+        e->args[k] = given[k];
+    e->nargs = n;
+    return e;
 }
 
 void ast_set_args(lang_context *ctx, ast_expr *e, ast_expr *reversed)
@@ -123,17 +135,27 @@ ast_decl *ast_reverse_decls(ast_decl *d)
     return out;
 }
 
-const char *ast_type_name(ast_type type)
+const char *ast_base_name(ast_base base)
 {
-    switch (type) {
-    case TYPE_INT:
-        return "int";
-    case TYPE_REAL:
-        return "real";
-    case TYPE_VECTOR:
-        return "vector";
-    case TYPE_ERROR:
-        break;
+    static const char *const names[] = {"invalid type", "int",    "real", "vector",
+                                        "row_vector",   "matrix", "void"};
+    return names[base];
+}
+
+const char *ast_type_text(ast_type type, char *out, size_t cap)
+{
+    if (type.dims == 0) {
+        snprintf(out, cap, "%s", ast_base_name(type.base));
+        return out;
     }
-    return "invalid type";
+    char commas[AF_MAX_ARRAY_DIMS + 1] = "";
+    for (int k = 1; k < type.dims && k < AF_MAX_ARRAY_DIMS; k++)
+        commas[k - 1] = ',';
+    snprintf(out, cap, "array[%s] %s", commas, ast_base_name(type.base));
+    return out;
+}
+
+int ast_type_equal(ast_type a, ast_type b)
+{
+    return a.base == b.base && a.dims == b.dims;
 }

@@ -1,37 +1,14 @@
-/* Name resolution and type checking. Types here are int, real and vector;
- * vector lengths depend on data, so lowering checks them. An expression
- * with an error gets TYPE_ERROR, which later checks accept silently, so one
- * mistake gives one message while checking goes on with the next statement. */
-#include "lang_internal.h"
+/* Name resolution and type checking. A type is an element type (int, real,
+ * vector, row_vector, matrix) inside zero or more array dimensions; sizes
+ * depend on data, so lowering checks them. An expression with an error gets
+ * TYPE_ERROR, which later checks accept silently, so one mistake gives one
+ * message while checking goes on with the next statement. Operator typing
+ * lives in check_expr.c. */
+#include "check_internal.h"
 
 #include <string.h>
 
-typedef enum { BLOCK_DATA, BLOCK_TDATA, BLOCK_PARAMS, BLOCK_MODEL } block_kind;
-
-typedef struct symbol symbol;
-struct symbol {
-    ast_decl *decl;
-    symbol *next;
-};
-
-typedef struct {
-    lang_context *ctx;
-    symbol *scope; /* innermost first */
-    block_kind block;
-    size_t depth;
-    int depth_reported;
-    size_t slots;
-} checker;
-
-static ast_type check_expr(checker *c, ast_expr *e);
-static void check_stmt(checker *c, ast_stmt *s);
-
-static int is_scalar(ast_type t)
-{
-    return t == TYPE_INT || t == TYPE_REAL;
-}
-
-static ast_decl *lookup(const checker *c, const char *name)
+ast_decl *check_lookup(const checker *c, const char *name)
 {
     for (const symbol *s = c->scope; s != NULL; s = s->next)
         if (strcmp(s->decl->name, name) == 0)
@@ -39,32 +16,52 @@ static ast_decl *lookup(const checker *c, const char *name)
     return NULL;
 }
 
-/* Returns a "did you mean" hint for NAME among the visible variables (or
- * among callable names when CALLABLE), formatted in the arena. */
-static const char *name_hint(checker *c, const char *name, int callable, const char *suffix)
+ast_function *check_find_function(const checker *c, const char *name)
+{
+    for (ast_function *f = c->program->functions; f != NULL; f = f->next)
+        if (strcmp(f->name, name) == 0)
+            return f;
+    return NULL;
+}
+
+static const char *closest_callable(checker *c, const char *name, const char *suffix,
+                                    char stripped[][64], const char **names)
+{
+    enum { MAX_CANDIDATES = 512 };
+    size_t n = 0, slen = suffix ? strlen(suffix) : 0;
+    const char *f;
+    for (size_t i = 0; (f = af_op_callable_name(i)) != NULL && n + 1 < MAX_CANDIDATES; i++) {
+        size_t len = strlen(f);
+        if (suffix && (len <= slen || strcmp(f + len - slen, suffix) != 0))
+            continue;
+        snprintf(stripped[n], 64, "%.*s", (int)(len - slen), f);
+        names[n] = stripped[n];
+        n++;
+    }
+    for (ast_function *u = c->program->functions; u != NULL && n + 1 < MAX_CANDIDATES;
+         u = u->next)
+        names[n++] = u->name;
+    if (!suffix)
+        for (size_t i = 0; check_structural_name(i) != NULL && n + 1 < MAX_CANDIDATES; i++)
+            names[n++] = check_structural_name(i);
+    return diag_closest(name, names, n);
+}
+
+const char *check_name_hint(checker *c, const char *name, int callable, const char *suffix)
 {
     enum { MAX_CANDIDATES = 512 };
     const char *names[MAX_CANDIDATES];
-    char stripped[MAX_CANDIDATES][64];
-    size_t n = 0;
+    static char stripped[MAX_CANDIDATES][64];
+    const char *best = NULL;
 
     if (callable) {
-        const char *f;
-        for (size_t i = 0; (f = af_op_callable_name(i)) != NULL && n < MAX_CANDIDATES; i++) {
-            size_t len = strlen(f), slen = suffix ? strlen(suffix) : 0;
-            if (suffix && (len <= slen || strcmp(f + len - slen, suffix) != 0))
-                continue;
-            snprintf(stripped[n], sizeof stripped[n], "%.*s", (int)(len - slen), f);
-            names[n] = stripped[n];
-            n++;
-        }
-        if (!suffix)
-            names[n++] = "pi";
+        best = closest_callable(c, name, suffix, stripped, names);
     } else {
+        size_t n = 0;
         for (const symbol *s = c->scope; s != NULL && n < MAX_CANDIDATES; s = s->next)
             names[n++] = s->decl->name;
+        best = diag_closest(name, names, n);
     }
-    const char *best = diag_closest(name, names, n);
     if (best == NULL)
         return NULL;
     size_t len = strlen(best) + 32;
@@ -73,193 +70,28 @@ static const char *name_hint(checker *c, const char *name, int callable, const c
     return hint;
 }
 
-/* ---- expressions ---- */
-
-static ast_type check_var(checker *c, ast_expr *e)
-{
-    e->decl = lookup(c, e->name);
-    if (e->decl == NULL) {
-        diag_error(&c->ctx->diag, e->span, name_hint(c, e->name, 0, NULL),
-                   "unknown identifier '%s'", e->name);
-        return TYPE_ERROR;
-    }
-    return e->decl->type;
-}
-
-static ast_type check_index(checker *c, ast_expr *e)
-{
-    ast_type base = check_expr(c, e->args[0]);
-    ast_type index = check_expr(c, e->args[1]);
-    if (base == TYPE_ERROR || index == TYPE_ERROR)
-        return TYPE_ERROR;
-    if (base != TYPE_VECTOR) {
-        diag_error(&c->ctx->diag, e->args[0]->span, NULL,
-                   "only a vector can be indexed, but this is %s", ast_type_name(base));
-        return TYPE_ERROR;
-    }
-    if (index != TYPE_INT) {
-        diag_error(&c->ctx->diag, e->args[1]->span, NULL, "an index must be int, found %s",
-                   ast_type_name(index));
-        return TYPE_ERROR;
-    }
-    return TYPE_REAL;
-}
-
-static ast_type check_product(checker *c, ast_expr *e, ast_type l, ast_type r)
-{
-    if (l == TYPE_VECTOR && r == TYPE_VECTOR && !e->elementwise) {
-        const char *hint = e->op == AF_OP_MUL ? "for the elementwise product write 'a .* b'"
-                                              : "for the elementwise quotient write 'a ./ b'";
-        diag_error(&c->ctx->diag, e->span, hint,
-                   "'%s' is not defined between two vectors", af_op_name(e->op));
-        return TYPE_ERROR;
-    }
-    if (l == TYPE_INT && r == TYPE_INT && !e->elementwise) {
-        /* Stan divides two ints as ints, truncating toward zero. */
-        if (e->op == AF_OP_DIV)
-            e->op = AF_OP_IDIV;
-        return TYPE_INT;
-    }
-    return (l == TYPE_VECTOR || r == TYPE_VECTOR) ? TYPE_VECTOR : TYPE_REAL;
-}
-
-static ast_type check_binary(checker *c, ast_expr *e)
-{
-    ast_type l = check_expr(c, e->args[0]);
-    ast_type r = check_expr(c, e->args[1]);
-    if (l == TYPE_ERROR || r == TYPE_ERROR)
-        return TYPE_ERROR;
-
-    if (af_op_result(e->op) == AF_RESULT_INT) {
-        if (!is_scalar(l) || !is_scalar(r)) {
-            diag_error(&c->ctx->diag, e->span, NULL,
-                       "'%s' compares int or real values, not vectors", af_op_name(e->op));
-            return TYPE_ERROR;
-        }
-        return TYPE_INT;
-    }
-    if (e->op == AF_OP_MUL || e->op == AF_OP_DIV)
-        return check_product(c, e, l, r);
-    if (l == TYPE_INT && r == TYPE_INT)
-        return TYPE_INT;
-    return (l == TYPE_VECTOR || r == TYPE_VECTOR) ? TYPE_VECTOR : TYPE_REAL;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* Checks the '|' of a density call: normal_lpdf(y | mu, sigma). */
-static int check_bar(checker *c, ast_expr *e)
-{
-    int density = ends_with(e->name, "_lpdf");
-    if (density && e->nargs >= 2 && !e->bar) {
-        diag_error(&c->ctx->diag, e->span, "write it as f(y | parameters)",
-                   "the first argument of '%s' must be followed by '|'", e->name);
-        return -1;
-    }
-    if (!density && e->bar) {
-        diag_error(&c->ctx->diag, e->span, NULL,
-                   "'|' separates the arguments of _lpdf functions only, not of '%s'", e->name);
-        return -1;
-    }
-    return 0;
-}
-
-static int resolve_function(checker *c, ast_expr *e)
-{
-    if (strcmp(e->name, "pi") == 0 && e->nargs == 0) {
-        e->is_pi = 1;
-        return 0;
-    }
-    int arity = 0;
-    int found = af_op_find(e->name, e->nargs, &e->op, &arity);
-    if (found == 2) {
-        diag_error(&c->ctx->diag, e->name_span, name_hint(c, e->name, 1, NULL),
-                   "unknown function '%s'", e->name);
-        return -1;
-    }
-    if (found == 1 || strcmp(e->name, "pi") == 0) {
-        diag_error(&c->ctx->diag, e->span, NULL, "'%s' takes %d argument%s, found %zu",
-                   e->name, arity, arity == 1 ? "" : "s", e->nargs);
-        return -1;
-    }
-    return 0;
-}
-
-static ast_type check_call(checker *c, ast_expr *e)
-{
-    int failed = 0;
-    int any_vector = 0;
-    for (size_t k = 0; k < e->nargs; k++) {
-        ast_type t = check_expr(c, e->args[k]);
-        failed |= t == TYPE_ERROR;
-        any_vector |= t == TYPE_VECTOR;
-    }
-    if (resolve_function(c, e) != 0 || failed || check_bar(c, e) != 0)
-        return TYPE_ERROR;
-    if (e->is_pi)
-        return TYPE_REAL;
-    if (af_op_kind_of(e->op) == AF_KIND_MAP && any_vector)
-        return TYPE_VECTOR;
-    return TYPE_REAL;
-}
-
-static ast_type check_expr_kind(checker *c, ast_expr *e)
-{
-    switch (e->kind) {
-    case EXPR_INT:
-        return TYPE_INT;
-    case EXPR_REAL:
-        return TYPE_REAL;
-    case EXPR_VAR:
-        return check_var(c, e);
-    case EXPR_UNARY:
-        return check_expr(c, e->args[0]);
-    case EXPR_BINARY:
-        return check_binary(c, e);
-    case EXPR_CALL:
-        return check_call(c, e);
-    case EXPR_INDEX:
-        return check_index(c, e);
-    }
-    return TYPE_ERROR;
-}
-
-static ast_type check_expr(checker *c, ast_expr *e)
-{
-    if (c->depth >= AF_MAX_DEPTH) {
-        if (!c->depth_reported)
-            diag_error(&c->ctx->diag, e->span, NULL, "too many nested expressions (limit is %d)",
-                       AF_MAX_DEPTH);
-        c->depth_reported = 1;
-        return e->type = TYPE_ERROR;
-    }
-    c->depth++;
-    e->type = check_expr_kind(c, e);
-    c->depth--;
-    return e->type;
-}
-
 /* ---- declarations ---- */
 
-static int assignable(ast_type to, ast_type from)
+int check_assignable(ast_type to, ast_type from)
 {
-    if (to == TYPE_ERROR || from == TYPE_ERROR)
+    if (to.base == TYPE_ERROR || from.base == TYPE_ERROR)
         return 1;
-    if (to == TYPE_REAL)
-        return is_scalar(from);
-    return to == from;
+    if (to.dims != from.dims)
+        return 0;
+    if (to.base == TYPE_REAL)
+        return from.base == TYPE_INT || from.base == TYPE_REAL;
+    return to.base == from.base;
 }
 
-static void declare(checker *c, ast_decl *d)
+void check_declare(checker *c, ast_decl *d)
 {
-    ast_decl *previous = lookup(c, d->name);
-    if (previous != NULL) {
+    ast_decl *previous = check_lookup(c, d->name);
+    if (previous != NULL && previous->origin != ORIGIN_LEVEL) {
         diag_error(&c->ctx->diag, d->name_span, NULL, "'%s' is already declared", d->name);
         diag_note(&c->ctx->diag, previous->name_span, "'%s' is declared here", d->name);
+    } else if (strcmp(d->name, "annealing_level") == 0 || strcmp(d->name, "target") == 0) {
+        diag_error(&c->ctx->diag, d->name_span, "choose another name",
+                   "'%s' is a reserved name", d->name);
     }
     symbol *s = arena_alloc(&c->ctx->arena, sizeof *s);
     s->decl = d;
@@ -268,43 +100,111 @@ static void declare(checker *c, ast_decl *d)
     d->slot = c->slots++;
 }
 
-static void check_decl_init(checker *c, ast_decl *d)
+static void check_init(checker *c, ast_decl *d)
 {
+    char want[64], got[64];
     if (d->init == NULL)
         return;
     if (d->origin == ORIGIN_DATA || d->origin == ORIGIN_PARAM) {
-        diag_error(&c->ctx->diag, d->init->span, NULL,
-                   "%s cannot have an initial value",
+        diag_error(&c->ctx->diag, d->init->span, NULL, "%s cannot have an initial value",
                    d->origin == ORIGIN_DATA ? "a data variable" : "a parameter");
         return;
     }
     ast_type t = check_expr(c, d->init);
-    if (!assignable(d->type, t))
+    if (!check_assignable(d->type, t))
         diag_error(&c->ctx->diag, d->init->span, NULL, "cannot initialise %s '%s' with %s",
-                   ast_type_name(d->type), d->name, ast_type_name(t));
+                   ast_type_text(d->type, want, sizeof want), d->name,
+                   ast_type_text(t, got, sizeof got));
 }
 
-static void check_decl(checker *c, ast_decl *d)
+static void check_size(checker *c, ast_expr *size, const char *what)
 {
-    if (d->size != NULL) {
-        ast_type t = check_expr(c, d->size);
-        if (t != TYPE_ERROR && t != TYPE_INT)
-            diag_error(&c->ctx->diag, d->size->span, NULL,
-                       "the size of a vector must be int, found %s", ast_type_name(t));
-    }
-    if (d->origin == ORIGIN_PARAM && d->type == TYPE_INT)
+    if (size == NULL)
+        return;
+    ast_type t = check_expr(c, size);
+    if (t.base != TYPE_ERROR && (t.base != TYPE_INT || t.dims != 0))
+        diag_error(&c->ctx->diag, size->span, NULL, "the size of %s must be int, found %s", what,
+                   ast_type_text(t, (char[64]){0}, 64));
+}
+
+static void check_bound(checker *c, ast_decl *d, ast_expr *bound)
+{
+    if (bound == NULL)
+        return;
+    ast_type t = check_expr(c, bound);
+    if (t.base == TYPE_ERROR)
+        return;
+    int elementwise = t.dims == d->type.dims && t.base == d->type.base && d->type.base != TYPE_INT;
+    if ((t.dims == 0 && (t.base == TYPE_INT || t.base == TYPE_REAL)) || elementwise)
+        return;
+    diag_error(&c->ctx->diag, bound->span, NULL,
+               "a bound of '%s' must be a scalar or have the variable's type, found %s",
+               d->name, ast_type_text(t, (char[64]){0}, 64));
+}
+
+static void check_constraint(checker *c, ast_decl *d)
+{
+    check_bound(c, d, d->lower);
+    check_bound(c, d, d->upper);
+    check_bound(c, d, d->offset);
+    check_bound(c, d, d->multiplier);
+    if (d->constraint == CONSTRAINT_AFFINE && d->type.base == TYPE_INT)
+        diag_error(&c->ctx->diag, d->span, NULL, "offset and multiplier apply to reals only");
+    if (d->constraint == CONSTRAINT_NONE || d->origin == ORIGIN_DATA ||
+        d->origin == ORIGIN_PARAM || d->origin == ORIGIN_TDATA ||
+        d->origin == ORIGIN_TPARAM || d->origin == ORIGIN_GQ)
+        return;
+    diag_error(&c->ctx->diag, d->span, "check the value with an if and reject() instead",
+               "a local variable cannot have a constraint");
+}
+
+void check_decl(checker *c, ast_decl *d)
+{
+    for (int k = 0; k < d->type.dims; k++)
+        check_size(c, d->array_sizes[k], "an array");
+    check_size(c, d->rows, "a vector or matrix");
+    check_size(c, d->cols, "a vector or matrix");
+    check_constraint(c, d);
+    if (d->origin == ORIGIN_PARAM && d->type.base == TYPE_INT)
         diag_error(&c->ctx->diag, d->span, "declare it as real, or move it to the data block",
                    "parameter '%s' cannot be int", d->name);
-    check_decl_init(c, d);
-    declare(c, d);
+    check_init(c, d);
+    check_declare(c, d);
 }
 
 /* ---- statements ---- */
 
+static const char *origin_text(ast_origin origin)
+{
+    static const char *const what[] = {
+        "data",          "transformed data", "a parameter",   "a transformed parameter",
+        "a generated quantity", "a local variable", "a loop variable", "a function argument",
+        "the annealing level"};
+    return what[origin];
+}
+
+static int writable(const checker *c, const ast_decl *d)
+{
+    switch (d->origin) {
+    case ORIGIN_LOCAL:
+        return 1;
+    case ORIGIN_TDATA:
+        return c->block == BLOCK_TDATA;
+    case ORIGIN_TPARAM:
+        return c->block == BLOCK_TPARAMS;
+    case ORIGIN_GQ:
+        return c->block == BLOCK_GQ;
+    default:
+        return 0;
+    }
+}
+
 static void check_assign(checker *c, ast_stmt *s)
 {
     ast_expr *lhs = s->lhs;
-    ast_expr *var = lhs->kind == EXPR_INDEX ? lhs->args[0] : lhs;
+    ast_expr *var = lhs;
+    while (var->kind == EXPR_INDEX)
+        var = var->args[0];
     ast_type to = check_expr(c, lhs);
     ast_type from = check_expr(c, s->rhs);
     if (var->kind != EXPR_VAR) {
@@ -315,74 +215,128 @@ static void check_assign(checker *c, ast_stmt *s)
     const ast_decl *d = var->decl;
     if (d == NULL)
         return;
-    int writable = d->origin == ORIGIN_LOCAL || (d->origin == ORIGIN_TDATA && c->block == BLOCK_TDATA);
-    if (!writable) {
-        static const char *const what[] = {"data", "transformed data", "a parameter",
-                                           "a local variable", "a loop variable"};
+    if (!writable(c, d)) {
         diag_error(&c->ctx->diag, var->span, NULL, "cannot assign to '%s', which is %s",
-                   d->name, what[d->origin]);
+                   d->name, origin_text(d->origin));
         return;
     }
-    if (!assignable(to, from))
+    if (s->compound && to.base != TYPE_ERROR && from.base != TYPE_ERROR)
+        from = check_operator_type(c, s->oper, to, from, s->span);
+    if (!check_assignable(to, from))
         diag_error(&c->ctx->diag, s->rhs->span, NULL, "cannot assign %s to %s",
-                   ast_type_name(from), ast_type_name(to));
+                   ast_type_text(from, (char[64]){0}, 64), ast_type_text(to, (char[64]){0}, 64));
 }
 
 static int in_model_block(checker *c, ast_stmt *s, const char *what)
 {
-    if (c->block == BLOCK_MODEL)
+    if (c->block == BLOCK_MODEL || (c->function != NULL && c->function_lp))
         return 1;
     diag_error(&c->ctx->diag, s->span, NULL, "%s is only allowed in the model block", what);
     return 0;
 }
 
-/* y ~ dist(args) adds dist_lpdf(y | args): the call is resolved under that name. */
-static void check_tilde(checker *c, ast_stmt *s)
+static void check_loop_body(checker *c, ast_stmt *body)
 {
-    ast_expr *call = s->rhs;
-    check_expr(c, s->lhs);
-    if (!in_model_block(c, s, "'~'"))
-        return;
-    size_t len = strlen(call->name) + sizeof "_lpdf";
-    char *name = arena_alloc(&c->ctx->arena, len);
-    snprintf(name, len, "%s_lpdf", call->name);
-
-    ast_expr **args = arena_alloc(&c->ctx->arena, (call->nargs + 1) * sizeof *args);
-    args[0] = s->lhs;
-    memcpy(args + 1, call->args, call->nargs * sizeof *args);
-    int failed = 0;
-    for (size_t k = 0; k < call->nargs; k++)
-        failed |= check_expr(c, call->args[k]) == TYPE_ERROR;
-    int arity = 0;
-    int found = af_op_find(name, call->nargs + 1, &call->op, &arity);
-    if (found == 2)
-        diag_error(&c->ctx->diag, call->name_span, name_hint(c, call->name, 1, "_lpdf"),
-                   "unknown distribution '%s'", call->name);
-    else if (found == 1)
-        diag_error(&c->ctx->diag, call->span, NULL, "'%s' takes %d argument%s, found %zu",
-                   call->name, arity - 1, arity - 1 == 1 ? "" : "s", call->nargs);
-    if (found != 0 || failed)
-        return;
-    call->name = name;
-    call->args = args;
-    call->nargs++;
-    call->type = TYPE_REAL;
+    c->loops++;
+    check_stmt(c, body);
+    c->loops--;
 }
 
 static void check_for(checker *c, ast_stmt *s)
 {
-    ast_type lo = check_expr(c, s->lower);
-    ast_type hi = check_expr(c, s->upper);
-    if (lo == TYPE_REAL || lo == TYPE_VECTOR)
-        diag_error(&c->ctx->diag, s->lower->span, NULL, "a loop bound must be int, found %s",
-                   ast_type_name(lo));
-    if (hi == TYPE_REAL || hi == TYPE_VECTOR)
-        diag_error(&c->ctx->diag, s->upper->span, NULL, "a loop bound must be int, found %s",
-                   ast_type_name(hi));
+    ast_expr *bounds[2] = {s->lower, s->upper};
+    for (int k = 0; k < 2; k++) {
+        ast_type t = check_expr(c, bounds[k]);
+        if (t.base != TYPE_ERROR && (t.base != TYPE_INT || t.dims != 0))
+            diag_error(&c->ctx->diag, bounds[k]->span, NULL, "a loop bound must be int, found %s",
+                       ast_type_text(t, (char[64]){0}, 64));
+    }
     symbol *outer = c->scope;
-    declare(c, s->decl);
-    check_stmt(c, s->body);
+    check_declare(c, s->decl);
+    check_loop_body(c, s->body);
     c->scope = outer;
+}
+
+/* for (x in container): x takes the type of one element. */
+static void check_foreach(checker *c, ast_stmt *s)
+{
+    ast_type t = check_expr(c, s->rhs);
+    ast_type element = {TYPE_ERROR, 0};
+    if (t.dims > 0)
+        element = (ast_type){t.base, t.dims - 1};
+    else if (t.base == TYPE_VECTOR || t.base == TYPE_ROW_VECTOR || t.base == TYPE_MATRIX)
+        element = (ast_type){TYPE_REAL, 0};
+    else if (t.base != TYPE_ERROR)
+        diag_error(&c->ctx->diag, s->rhs->span, "loop over a range: for (i in 1:n)",
+                   "cannot loop over the elements of %s", ast_type_text(t, (char[64]){0}, 64));
+    s->decl->type = element;
+    symbol *outer = c->scope;
+    check_declare(c, s->decl);
+    check_loop_body(c, s->body);
+    c->scope = outer;
+}
+
+static void check_condition(checker *c, ast_expr *e)
+{
+    ast_type t = check_expr(c, e);
+    if (t.base != TYPE_ERROR && (t.dims != 0 || (t.base != TYPE_INT && t.base != TYPE_REAL)))
+        diag_error(&c->ctx->diag, e->span, NULL, "a condition must be int or real, found %s",
+                   ast_type_text(t, (char[64]){0}, 64));
+}
+
+static void check_printables(checker *c, ast_stmt *s)
+{
+    for (size_t k = 0; k < s->nargs; k++)
+        if (s->args[k]->kind != EXPR_STRING)
+            check_expr(c, s->args[k]);
+}
+
+static void check_jump(checker *c, ast_stmt *s, const char *what)
+{
+    if (c->loops == 0)
+        diag_error(&c->ctx->diag, s->span, NULL, "'%s' is only allowed inside a loop", what);
+}
+
+static void check_return(checker *c, ast_stmt *s)
+{
+    if (c->function == NULL) {
+        diag_error(&c->ctx->diag, s->span, NULL, "'return' is only allowed inside a function");
+        return;
+    }
+    ast_type want = c->function->result;
+    ast_type got = s->rhs ? check_expr(c, s->rhs) : (ast_type){TYPE_VOID, 0};
+    if (want.base == TYPE_VOID && s->rhs != NULL)
+        diag_error(&c->ctx->diag, s->rhs->span, NULL,
+                   "function '%s' returns void, so 'return' takes no value", c->function->name);
+    else if (want.base != TYPE_VOID && !check_assignable(want, got))
+        diag_error(&c->ctx->diag, s->span, NULL, "function '%s' returns %s, found %s",
+                   c->function->name, ast_type_text(want, (char[64]){0}, 64),
+                   ast_type_text(got, (char[64]){0}, 64));
+    c->returned = 1;
+}
+
+static void check_call_stmt(checker *c, ast_stmt *s)
+{
+    ast_type t = check_expr(c, s->rhs);
+    if (t.base != TYPE_ERROR && t.base != TYPE_VOID)
+        diag_error(&c->ctx->diag, s->span, "use the value: x = f(...); or target += f(...);",
+                   "the value of '%s' is not used", s->rhs->name);
+}
+
+static ast_origin local_origin(const checker *c)
+{
+    if (c->depth != 1 || c->function != NULL)
+        return ORIGIN_LOCAL;
+    switch (c->block) {
+    case BLOCK_TDATA:
+        return ORIGIN_TDATA;
+    case BLOCK_TPARAMS:
+        return ORIGIN_TPARAM;
+    case BLOCK_GQ:
+        return ORIGIN_GQ;
+    default:
+        return ORIGIN_LOCAL;
+    }
 }
 
 static void check_stmt_kind(checker *c, ast_stmt *s)
@@ -390,8 +344,7 @@ static void check_stmt_kind(checker *c, ast_stmt *s)
     symbol *outer = c->scope;
     switch (s->kind) {
     case STMT_DECL:
-        s->decl->origin = (c->block == BLOCK_TDATA && c->depth == 1) ? ORIGIN_TDATA
-                                                                     : ORIGIN_LOCAL;
+        s->decl->origin = local_origin(c);
         check_decl(c, s->decl);
         break;
     case STMT_ASSIGN:
@@ -402,22 +355,56 @@ static void check_stmt_kind(checker *c, ast_stmt *s)
         in_model_block(c, s, "'target +='");
         break;
     case STMT_TILDE:
-        check_tilde(c, s);
+        if (in_model_block(c, s, "'~'"))
+            check_tilde(c, s);
         break;
     case STMT_FOR:
         check_for(c, s);
         break;
+    case STMT_FOREACH:
+        check_foreach(c, s);
+        break;
+    case STMT_WHILE:
+        check_condition(c, s->lower);
+        check_loop_body(c, s->body);
+        break;
+    case STMT_IF:
+        check_condition(c, s->lower);
+        check_stmt(c, s->body);
+        c->scope = outer;
+        if (s->orelse != NULL)
+            check_stmt(c, s->orelse);
+        break;
+    case STMT_BREAK:
+        check_jump(c, s, "break");
+        break;
+    case STMT_CONTINUE:
+        check_jump(c, s, "continue");
+        break;
+    case STMT_PRINT:
+    case STMT_REJECT:
+        check_printables(c, s);
+        break;
+    case STMT_RETURN:
+        check_return(c, s);
+        break;
+    case STMT_CALL:
+        check_call_stmt(c, s);
+        break;
     case STMT_BLOCK:
         for (ast_stmt *b = s->body; b != NULL; b = b->next)
             check_stmt(c, b);
-        c->scope = outer; /* a block's declarations end with it */
         break;
     case STMT_ERROR:
         break;
     }
+    /* A declaration stays visible for the rest of its block; any other
+     * statement's declarations (in a loop body or a block) end with it. */
+    if (s->kind != STMT_DECL)
+        c->scope = outer;
 }
 
-static void check_stmt(checker *c, ast_stmt *s)
+void check_stmt(checker *c, ast_stmt *s)
 {
     if (c->depth >= AF_MAX_DEPTH) {
         if (!c->depth_reported)
@@ -431,8 +418,11 @@ static void check_stmt(checker *c, ast_stmt *s)
     c->depth--;
 }
 
-static void check_decls(checker *c, ast_decl *list, ast_origin origin)
+/* ---- blocks ---- */
+
+static void check_decls(checker *c, ast_decl *list, ast_origin origin, block_kind block)
 {
+    c->block = block;
     for (ast_decl *d = list; d != NULL; d = d->next) {
         d->origin = origin;
         check_decl(c, d);
@@ -446,20 +436,59 @@ static void check_stmts(checker *c, ast_stmt *list, block_kind block)
         check_stmt(c, s);
 }
 
+static void check_function(checker *c, ast_function *f)
+{
+    for (ast_function *g = c->program->functions; g != f; g = g->next)
+        if (strcmp(g->name, f->name) == 0 && g->body != NULL && f->body != NULL) {
+            diag_error(&c->ctx->diag, f->name_span, "afm has no overloading; rename one",
+                       "function '%s' is already defined", f->name);
+            diag_note(&c->ctx->diag, g->name_span, "'%s' is defined here", f->name);
+        }
+    if (f->body == NULL)
+        return;
+    symbol *outer = c->scope;
+    c->function = f;
+    c->function_lp = strlen(f->name) > 3 && strcmp(f->name + strlen(f->name) - 3, "_lp") == 0;
+    c->returned = 0;
+    for (ast_decl *p = f->params; p != NULL; p = p->next)
+        check_declare(c, p);
+    check_stmts(c, f->body->body != NULL ? f->body->body : f->body, BLOCK_FUNCTIONS);
+    if (f->result.base != TYPE_VOID && !c->returned)
+        diag_error(&c->ctx->diag, f->name_span, "end it with 'return value;'",
+                   "function '%s' never returns a value", f->name);
+    c->function = NULL;
+    c->function_lp = 0;
+    c->scope = outer;
+}
+
 size_t lang_check(lang_context *ctx, ast_program *program)
 {
-    checker c = {ctx, NULL, BLOCK_DATA, 0, 0, 0};
+    checker c = {0};
+    c.ctx = ctx;
+    c.program = program;
     size_t before = ctx->diag.errors;
 
-    check_decls(&c, program->data, ORIGIN_DATA);
+    for (ast_function *f = program->functions; f != NULL; f = f->next)
+        check_function(&c, f);
+
+    check_decls(&c, program->data, ORIGIN_DATA, BLOCK_DATA);
     check_stmts(&c, program->tdata, BLOCK_TDATA);
-    c.block = BLOCK_PARAMS;
-    check_decls(&c, program->params, ORIGIN_PARAM);
+    check_decls(&c, program->params, ORIGIN_PARAM, BLOCK_PARAMS);
+    check_stmts(&c, program->tparams, BLOCK_TPARAMS);
 
     symbol *globals = c.scope;
+    program->level = ast_decl_new(ctx, TYPE_REAL, (af_span){0, 0});
+    program->level->name = "annealing_level";
+    program->level->origin = ORIGIN_LEVEL;
+    symbol *level = arena_alloc(&ctx->arena, sizeof *level);
+    level->decl = program->level;
+    level->next = c.scope;
+    c.scope = level;
+    program->level->slot = c.slots++;
     check_stmts(&c, program->model, BLOCK_MODEL);
     c.scope = globals;
 
+    check_stmts(&c, program->gq, BLOCK_GQ);
     program->slots = c.slots;
     return ctx->diag.errors - before;
 }

@@ -106,12 +106,26 @@ static void describe(const cJSON *item, char *out, size_t cap)
         snprintf(out, cap, "null");
 }
 
-static void expected_shape(const ast_decl *d, size_t len, char *out, size_t cap)
+static void expected_shape(const ast_decl *d, char *out, size_t cap)
 {
-    if (d->type == TYPE_VECTOR)
-        snprintf(out, cap, "vector[%zu]", len);
+    size_t used = 0;
+    size_t k = 0;
+    out[0] = '\0';
+    if (d->type.dims > 0) {
+        used += (size_t)snprintf(out, cap, "array[");
+        for (; k < (size_t)d->type.dims && used < cap; k++)
+            used += (size_t)snprintf(out + used, cap - used, "%s%zu", k ? ", " : "", d->shape[k]);
+        if (used < cap)
+            used += (size_t)snprintf(out + used, cap - used, "] ");
+    }
+    if (used >= cap)
+        return;
+    if (d->type.base == TYPE_MATRIX)
+        snprintf(out + used, cap - used, "matrix[%zu, %zu]", d->shape[k], d->shape[k + 1]);
+    else if (d->type.base == TYPE_VECTOR || d->type.base == TYPE_ROW_VECTOR)
+        snprintf(out + used, cap - used, "%s[%zu]", ast_base_name(d->type.base), d->shape[k]);
     else
-        snprintf(out, cap, "%s", ast_type_name(d->type));
+        snprintf(out + used, cap - used, "%s", ast_base_name(d->type.base));
 }
 
 static int equal_ignoring_case(const char *a, const char *b)
@@ -160,58 +174,97 @@ typedef struct {
     lang_context *ctx;
     const char *path;
     const ast_decl *decl;
-    size_t len;
+    double *values;
+    size_t index[AF_MAX_ARRAY_DIMS + 2]; /* 0-based position being read */
 } data_request;
 
-static int mismatch(const data_request *r, const char *element, const cJSON *found)
+/* Writes " at [i, j]" (1-based) for the first DEPTH indices, "" for none. */
+static void position_text(const data_request *r, size_t depth, char *out, size_t cap)
 {
-    char want[64], got[96];
-    expected_shape(r->decl, r->len, want, sizeof want);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < depth && used < cap; k++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%zu", k ? ", " : " at [",
+                                 r->index[k] + 1);
+    if (depth > 0 && used < cap)
+        snprintf(out + used, cap - used, "]");
+}
+
+static int mismatch(const data_request *r, size_t depth, const char *want, const cJSON *found)
+{
+    char got[96], where[96], shape[96];
     describe(found, got, sizeof got);
-    if (element != NULL)
-        diag_file_error(&r->ctx->diag, r->path, 0, 0,
-                        "variable '%s': %s: expected %s, found %s", r->decl->name, element,
-                        r->decl->type == TYPE_INT ? "int" : "real", got);
-    else
-        diag_file_error(&r->ctx->diag, r->path, 0, 0, "variable '%s': expected %s, found %s",
-                        r->decl->name, want, got);
+    position_text(r, depth, where, sizeof where);
+    expected_shape(r->decl, shape, sizeof shape);
+    diag_file_error(&r->ctx->diag, r->path, 0, 0,
+                    "variable '%s' (%s)%s: expected %s, found %s", r->decl->name, shape, where,
+                    want, got);
     diag_note(&r->ctx->diag, r->decl->span, "'%s' is declared here", r->decl->name);
     return -1;
 }
 
-static int read_element(const data_request *r, const cJSON *item, double *out)
+/* Flat offset of the position in R->index, in afm's layout. */
+static size_t flat_offset(const data_request *r)
 {
-    return r->decl->type == TYPE_INT ? read_int(item, out) : read_real(item, out);
+    const ast_decl *d = r->decl;
+    size_t arrays = (size_t)d->type.dims;
+    size_t inner = 1;
+    for (size_t k = arrays; k < d->rank; k++)
+        inner *= d->shape[k];
+    size_t outer = 0;
+    for (size_t k = 0; k < arrays; k++)
+        outer = outer * d->shape[k] + r->index[k];
+    size_t within = 0;
+    if (d->rank == arrays + 1)
+        within = r->index[arrays];
+    else if (d->rank == arrays + 2)
+        within = r->index[arrays + 1] * d->shape[arrays] + r->index[arrays];
+    return outer * inner + within;
+}
+
+static int read_scalar(data_request *r, const cJSON *item, size_t depth)
+{
+    int is_int = r->decl->type.base == TYPE_INT;
+    double *out = &r->values[flat_offset(r)];
+    if ((is_int ? read_int(item, out) : read_real(item, out)) == 0)
+        return 0;
+    return mismatch(r, depth, is_int ? "an int" : "a real", item);
+}
+
+/* Reads dimension DEPTH of the value: a JSON array of shape[DEPTH] items,
+ * or a scalar past the last dimension. */
+static int read_level(data_request *r, const cJSON *item, size_t depth)
+{
+    if (depth == r->decl->rank)
+        return read_scalar(r, item, depth);
+    size_t n = r->decl->shape[depth];
+    char want[64];
+    snprintf(want, sizeof want, "an array of length %zu", n);
+    if (!cJSON_IsArray(item) || (size_t)cJSON_GetArraySize(item) != n)
+        return mismatch(r, depth, want, item);
+    size_t i = 0;
+    const cJSON *element;
+    cJSON_ArrayForEach(element, item)
+    {
+        r->index[depth] = i++;
+        if (read_level(r, element, depth + 1) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int lang_read_data(lang_context *ctx, const cJSON *root, const char *path, const ast_decl *decl,
-                   size_t len, double *values)
+                   double *values)
 {
-    data_request r = {ctx, path, decl, len};
+    data_request r = {ctx, path, decl, values, {0}};
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, decl->name);
     if (item == NULL) {
-        char want[64];
-        expected_shape(decl, len, want, sizeof want);
+        char want[96];
+        expected_shape(decl, want, sizeof want);
         diag_file_error(&ctx->diag, path, 0, 0, "variable '%s' is missing; the model expects %s",
                         decl->name, want);
         diag_note(&ctx->diag, decl->span, "'%s' is declared here", decl->name);
         return -1;
     }
-    if (decl->type != TYPE_VECTOR)
-        return read_element(&r, item, values) == 0 ? 0 : mismatch(&r, NULL, item);
-
-    if (!cJSON_IsArray(item) || (size_t)cJSON_GetArraySize(item) != len)
-        return mismatch(&r, NULL, item);
-    size_t e = 0;
-    const cJSON *element;
-    cJSON_ArrayForEach(element, item)
-    {
-        if (read_element(&r, element, &values[e]) != 0) {
-            char where[48];
-            snprintf(where, sizeof where, "element %zu", e + 1);
-            return mismatch(&r, where, element);
-        }
-        e++;
-    }
-    return 0;
+    return read_level(&r, item, 0);
 }

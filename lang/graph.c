@@ -214,6 +214,52 @@ size_t af_graph_parameter(af_graph *g, size_t offset, size_t len)
     return intern(g);
 }
 
+size_t af_graph_level(af_graph *g)
+{
+    node *n = candidate(g);
+    if (n == NULL)
+        return AF_GRAPH_NONE;
+    n->op = AF_OP_LEVEL;
+    n->len = 1;
+    return intern(g);
+}
+
+/* Copies N items of SIZE bytes, or returns NULL (also for N = 0, which the
+ * caller treats as an empty array). */
+static void *copy_array(const void *from, size_t n, size_t size, int *failed)
+{
+    if (n == 0)
+        return NULL;
+    void *p = malloc(n * size);
+    if (p == NULL)
+        *failed = 1;
+    else
+        memcpy(p, from, n * size);
+    return p;
+}
+
+af_graph *af_graph_clone(const af_graph *g)
+{
+    af_graph *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    int failed = 0;
+    *c = *g;
+    c->nodes = copy_array(g->nodes, g->count, sizeof(node), &failed);
+    c->cap = g->count;
+    c->args = copy_array(g->args, g->args_len, sizeof(size_t), &failed);
+    c->args_cap = g->args_len;
+    c->constants = copy_array(g->constants, g->constants_len, sizeof(double), &failed);
+    c->constants_cap = g->constants_len;
+    c->table = NULL; /* rebuilt when a node is added */
+    c->table_cap = 0;
+    if (failed) {
+        af_graph_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static int is_constant_scalar(const af_graph *g, size_t id, double value)
 {
     const node *n = &g->nodes[id];
@@ -267,10 +313,12 @@ done:
 size_t af_graph_op(af_graph *g, af_op op, const size_t *args, size_t nargs, size_t len,
                    size_t index)
 {
-    int varies = 0;
-    for (size_t k = 0; k < nargs; k++)
+    int varies = 0, constant = 1;
+    for (size_t k = 0; k < nargs; k++) {
         varies |= g->nodes[args[k]].varies;
-    if (!varies)
+        constant &= g->nodes[args[k]].op == AF_OP_CONST;
+    }
+    if (constant)
         return fold(g, op, args, nargs, len, index);
     if (nargs == 2) {
         size_t same = identity_operand(g, op, args, len);
@@ -287,7 +335,7 @@ size_t af_graph_op(af_graph *g, af_op op, const size_t *args, size_t nargs, size
     if (n == NULL)
         return AF_GRAPH_NONE;
     memcpy(&g->args[start], args, nargs * sizeof(size_t));
-    *n = (node){op, 1, len, nargs, start, index};
+    *n = (node){op, varies, len, nargs, start, index};
 
     size_t before = g->count;
     size_t id = intern(g);
@@ -383,4 +431,55 @@ const double *af_graph_node_values(const af_graph *g, size_t id)
 int af_graph_node_varies(const af_graph *g, size_t id)
 {
     return g->nodes[id].varies;
+}
+
+/* ---- evaluation of one point, for output columns ---- */
+
+static void run_point_node(const af_graph *g, size_t i, double **value, double *scratch,
+                           af_operand *operands)
+{
+    const node *n = &g->nodes[i];
+    for (size_t k = 0; k < n->nargs; k++) {
+        size_t a = g->args[n->arg_start + k];
+        operands[k] = (af_operand){value[a], NULL, g->nodes[a].len, 1, 0};
+    }
+    af_op_call call = {n->op, n->nargs, operands, value[i], NULL, n->len, 1, 1, 0, n->aux,
+                       scratch};
+    af_op_eval(&call);
+}
+
+int af_graph_eval_point(const af_graph *g, const double *z, double level, double *out)
+{
+    size_t total = 0, max_len = 1, max_nargs = 1;
+    for (size_t i = 0; i < g->count; i++) {
+        total += g->nodes[i].op == AF_OP_CONST ? 0 : g->nodes[i].len;
+        max_len = g->nodes[i].len > max_len ? g->nodes[i].len : max_len;
+        max_nargs = g->nodes[i].nargs > max_nargs ? g->nodes[i].nargs : max_nargs;
+    }
+    double **value = malloc((g->count ? g->count : 1) * sizeof *value);
+    double *pool = malloc((total + af_op_scratch_len(max_len, 1)) * sizeof *pool);
+    af_operand *operands = malloc(max_nargs * sizeof *operands);
+    int status = value == NULL || pool == NULL || operands == NULL ? -1 : 0;
+    double *next = pool;
+    for (size_t i = 0; status == 0 && i < g->count; i++) {
+        const node *n = &g->nodes[i];
+        if (n->op == AF_OP_CONST) {
+            value[i] = &g->constants[n->aux];
+            continue;
+        }
+        value[i] = next;
+        next += n->len;
+        if (n->op == AF_OP_PARAM)
+            memcpy(value[i], z + n->aux, n->len * sizeof(double));
+        else if (n->op == AF_OP_LEVEL)
+            value[i][0] = level;
+        else
+            run_point_node(g, i, value, next, operands);
+    }
+    if (status == 0 && g->root != AF_GRAPH_NONE)
+        memcpy(out, value[g->root], g->nodes[g->root].len * sizeof(double));
+    free(value);
+    free(pool);
+    free(operands);
+    return status;
 }

@@ -17,7 +17,10 @@
 #define AF_MAX_DEPTH 256             /* nesting of expressions and statements */
 #define AF_MAX_NODES 2000000         /* graph nodes after unrolling */
 #define AF_MAX_UNROLL 10000000       /* loop iterations run while lowering */
-#define AF_MAX_VECTOR_LEN 100000000  /* elements of one vector */
+#define AF_MAX_VECTOR_LEN 100000000  /* elements of one variable */
+#define AF_MAX_INCLUDE_DEPTH 16      /* nesting of #include */
+#define AF_MAX_INLINE_DEPTH 64       /* nested calls of user functions while lowering */
+#define AF_MAX_ARGS 64               /* arguments of one call */
 
 /* A byte range [begin, end) of the model source. */
 typedef struct {
@@ -72,53 +75,153 @@ const char *diag_closest(const char *name, const char *const *candidates, size_t
 
 /* ---- AST ---- */
 
-typedef enum { TYPE_ERROR, TYPE_INT, TYPE_REAL, TYPE_VECTOR } ast_type;
+/* The element type of a value; arrays add dimensions around it. */
+typedef enum {
+    TYPE_ERROR,
+    TYPE_INT,
+    TYPE_REAL,
+    TYPE_VECTOR,
+    TYPE_ROW_VECTOR,
+    TYPE_MATRIX,
+    TYPE_VOID
+} ast_base;
 
-typedef enum { ORIGIN_DATA, ORIGIN_TDATA, ORIGIN_PARAM, ORIGIN_LOCAL, ORIGIN_LOOP } ast_origin;
+/* A type: BASE inside DIMS array dimensions (array[N, M] real has 2). */
+typedef struct {
+    ast_base base;
+    int dims;
+} ast_type;
+
+typedef enum {
+    ORIGIN_DATA,
+    ORIGIN_TDATA,
+    ORIGIN_PARAM,
+    ORIGIN_TPARAM,
+    ORIGIN_GQ,
+    ORIGIN_LOCAL,
+    ORIGIN_LOOP,
+    ORIGIN_ARG,
+    ORIGIN_LEVEL
+} ast_origin;
+
+/* How a declaration's values are constrained. */
+typedef enum {
+    CONSTRAINT_NONE,
+    CONSTRAINT_BOUNDS, /* lower and/or upper */
+    CONSTRAINT_AFFINE, /* offset and/or multiplier */
+    CONSTRAINT_SIMPLEX,
+    CONSTRAINT_ORDERED,
+    CONSTRAINT_POSITIVE_ORDERED
+} ast_constraint;
 
 typedef struct ast_expr ast_expr;
 typedef struct ast_stmt ast_stmt;
 typedef struct ast_decl ast_decl;
+typedef struct ast_function ast_function;
 
 typedef enum {
     EXPR_INT,
     EXPR_REAL,
+    EXPR_STRING, /* print and reject arguments only */
     EXPR_VAR,
     EXPR_UNARY,
     EXPR_BINARY,
+    EXPR_TERNARY,
     EXPR_CALL,
-    EXPR_INDEX
+    EXPR_INDEX, /* args[0] indexed by args[1..] */
+    EXPR_RANGE, /* an index a:b; args[0] or args[1] is NULL when omitted */
+    EXPR_ROW_LITERAL, /* [a, b] */
+    EXPR_ARRAY_LITERAL /* {a, b} */
 } ast_expr_kind;
+
+/* Operators as written, before the checker maps them to graph ops. */
+typedef enum {
+    OPER_ADD,
+    OPER_SUB,
+    OPER_MUL,
+    OPER_DIV,
+    OPER_ELT_MUL,
+    OPER_ELT_DIV,
+    OPER_POW,
+    OPER_ELT_POW,
+    OPER_MOD,
+    OPER_INT_DIV,
+    OPER_LT,
+    OPER_LE,
+    OPER_GT,
+    OPER_GE,
+    OPER_EQ,
+    OPER_NE,
+    OPER_AND,
+    OPER_OR,
+    OPER_NEG,
+    OPER_NOT,
+    OPER_TRANSPOSE
+} ast_operator;
 
 struct ast_expr {
     ast_expr_kind kind;
     af_span span;
     long long int_value;
     double real_value;
-    const char *name; /* EXPR_VAR and EXPR_CALL */
+    const char *name; /* EXPR_VAR, EXPR_CALL, EXPR_STRING */
     af_span name_span;
-    af_op op;        /* EXPR_UNARY, EXPR_BINARY; EXPR_CALL after checking */
-    int elementwise; /* EXPR_BINARY written .* or ./ */
-    int bar;         /* EXPR_CALL written f(y | ...) */
-    ast_expr **args; /* call arguments; operands; base and index */
+    ast_operator oper; /* EXPR_UNARY, EXPR_BINARY */
+    int bar;           /* EXPR_CALL written f(y | ...) */
+    ast_expr **args;   /* call arguments; operands; base and indices */
     size_t nargs;
     ast_expr *next; /* list link while parsing */
     /* set by the checker */
     ast_type type;
-    ast_decl *decl; /* EXPR_VAR */
-    int is_pi;      /* EXPR_CALL of pi() */
+    af_op op;              /* EXPR_CALL of a built-in */
+    ast_function *function; /* EXPR_CALL of a user function */
+    ast_decl *decl;        /* EXPR_VAR */
+    int builtin;            /* EXPR_CALL of a function lowering implements: an ast_builtin */
 };
+
+/* Functions that lowering implements from graph ops, since they change
+ * shapes or have no op of their own. */
+typedef enum {
+    BUILTIN_NONE,
+    BUILTIN_PI,
+    BUILTIN_E,
+    BUILTIN_NOT_A_NUMBER,
+    BUILTIN_POSITIVE_INFINITY,
+    BUILTIN_NEGATIVE_INFINITY,
+    BUILTIN_SIZE,
+    BUILTIN_NUM_ELEMENTS,
+    BUILTIN_ROWS,
+    BUILTIN_COLS,
+    BUILTIN_REP_VECTOR,
+    BUILTIN_REP_ROW_VECTOR,
+    BUILTIN_REP_MATRIX,
+    BUILTIN_REP_ARRAY,
+    BUILTIN_TO_VECTOR,
+    BUILTIN_TO_ROW_VECTOR,
+    BUILTIN_DOT_PRODUCT,
+    BUILTIN_COUNT
+} ast_builtin;
+
+#define AF_MAX_ARRAY_DIMS 8 /* dimensions of one array */
 
 struct ast_decl {
     ast_type type;
-    ast_expr *size; /* TYPE_VECTOR */
+    ast_expr *array_sizes[AF_MAX_ARRAY_DIMS];
+    ast_expr *rows; /* vector, matrix and the constrained vectors */
+    ast_expr *cols; /* row_vector, matrix */
+    ast_constraint constraint;
+    ast_expr *lower, *upper, *offset, *multiplier;
     const char *name;
     af_span span;
     af_span name_span;
     ast_expr *init;
     ast_origin origin;
-    size_t slot; /* index into the lowering's variable table */
-    size_t len;  /* elements, set by lowering for parameters */
+    int is_data_arg; /* function argument declared 'data' */
+    size_t slot;     /* index into the lowering's variable table */
+    /* set by lowering for parameters and output blocks */
+    size_t shape[AF_MAX_ARRAY_DIMS + 2];
+    size_t rank; /* entries of SHAPE in use */
+    size_t len;  /* elements */
     ast_decl *next;
 };
 
@@ -128,6 +231,15 @@ typedef enum {
     STMT_TARGET,
     STMT_TILDE,
     STMT_FOR,
+    STMT_FOREACH,
+    STMT_WHILE,
+    STMT_IF,
+    STMT_BREAK,
+    STMT_CONTINUE,
+    STMT_PRINT,
+    STMT_REJECT,
+    STMT_RETURN,
+    STMT_CALL, /* a void function call */
     STMT_BLOCK,
     STMT_ERROR
 } ast_stmt_kind;
@@ -135,23 +247,48 @@ typedef enum {
 struct ast_stmt {
     ast_stmt_kind kind;
     af_span span;
-    ast_decl *decl;    /* STMT_DECL; the loop variable of STMT_FOR */
+    ast_decl *decl;    /* STMT_DECL; the loop variable of STMT_FOR and STMT_FOREACH */
     ast_expr *lhs;     /* STMT_ASSIGN, STMT_TILDE */
-    ast_expr *rhs;     /* STMT_ASSIGN, STMT_TARGET; the call of STMT_TILDE */
-    ast_expr *lower;   /* STMT_FOR */
+    ast_expr *rhs;     /* STMT_ASSIGN, STMT_TARGET, STMT_RETURN, STMT_CALL; the call of
+                          STMT_TILDE; the container of STMT_FOREACH */
+    int compound;      /* STMT_ASSIGN: 0 for '=', else the operator of 'x op= e' */
+    ast_operator oper; /* STMT_ASSIGN with COMPOUND */
+    ast_expr *lower;   /* STMT_FOR; the condition of STMT_WHILE and STMT_IF */
     ast_expr *upper;   /* STMT_FOR */
-    ast_stmt *body;    /* STMT_FOR, STMT_BLOCK (a list) */
+    ast_expr **args;   /* STMT_PRINT, STMT_REJECT */
+    size_t nargs;
+    ast_stmt *body;    /* loops, STMT_IF (then), STMT_BLOCK (a list) */
+    ast_stmt *orelse;  /* STMT_IF */
     ast_stmt *next;
+};
+
+/* A function of the functions block, or an extern declaration. */
+struct ast_function {
+    const char *name;
+    af_span span;
+    af_span name_span;
+    ast_type result;
+    ast_decl *params; /* a list */
+    size_t nparams;
+    ast_stmt *body; /* NULL for a forward declaration or an extern */
+    int is_extern;
+    const char *library;    /* extern: shared library path */
+    const char *derivative; /* extern: derivative symbol, NULL for finite differences */
+    ast_function *next;
 };
 
 typedef struct {
     int has_data;
     af_span data_span;
+    ast_function *functions;
     ast_decl *data;
     ast_stmt *tdata;
     ast_decl *params;
+    ast_stmt *tparams;
     ast_stmt *model;
-    size_t slots; /* declarations numbered by the checker */
+    ast_stmt *gq;
+    ast_decl *level; /* the reserved annealing_level */
+    size_t slots;    /* declarations numbered by the checker */
 } ast_program;
 
 /* ---- compilation context and passes ---- */
@@ -167,6 +304,7 @@ typedef struct {
     af_graph *graph;
     struct cJSON *data;
     char *source_buffer; /* the model text, malloc'ed */
+    int incomplete;      /* the input ended inside a block, a bracket or a comment */
 } lang_context;
 
 /* State of the lexer between tokens. */
@@ -178,7 +316,10 @@ typedef struct {
 
 ast_expr *ast_expr_new(lang_context *ctx, ast_expr_kind kind, af_span span);
 ast_stmt *ast_stmt_new(lang_context *ctx, ast_stmt_kind kind, af_span span);
-ast_decl *ast_decl_new(lang_context *ctx, ast_type type, ast_expr *size, af_span span);
+ast_decl *ast_decl_new(lang_context *ctx, ast_base base, af_span span);
+/* Builds an expression of KIND with the N operands given (NULL allowed). */
+ast_expr *ast_expr_with(lang_context *ctx, ast_expr_kind kind, af_span span, size_t n,
+                        ast_expr *a, ast_expr *b, ast_expr *c);
 /* Turns a list linked through NEXT in reverse order into an array. */
 void ast_set_args(lang_context *ctx, ast_expr *e, ast_expr *reversed);
 ast_stmt *ast_reverse_stmts(ast_stmt *s);
@@ -190,18 +331,35 @@ size_t lang_parse(lang_context *ctx, ast_program *program);
 /* Resolves names and checks types. Returns the error count. */
 size_t lang_check(lang_context *ctx, ast_program *program);
 
-/* Reads the data, runs transformed data and unrolls the model block into a
- * graph with root log q(z). Returns NULL after reporting an error. */
-af_graph *lang_lower(lang_context *ctx, ast_program *program, const char *data_path);
+/* What lowering produces; the caller owns every member. */
+typedef struct {
+    af_graph *graph;     /* root: log q(z) */
+    af_graph *columns;   /* root: the output columns, then 4 bounds per parameter element */
+    size_t column_count; /* output columns at the start of the COLUMNS root */
+    char *printed;       /* text of print statements run while compiling, or NULL */
+} lang_lowered;
 
-/* Reads one data variable DECL of the given length (1 for scalars) from the
- * JSON object ROOT into VALUES. Returns 0, or non-zero after an error. */
+/* Reads the data, runs transformed data and unrolls the other blocks into
+ * the graphs of OUT, setting the shape of every parameter, transformed
+ * parameter and generated quantity. Returns 0, or non-zero after reporting
+ * an error. */
+int lang_lower(lang_context *ctx, ast_program *program, const char *data_path,
+               lang_lowered *out);
+
+/* Reads one data variable DECL, whose shape lowering has set, from the JSON
+ * object ROOT into VALUES (decl->len of them, in afm's layout: arrays
+ * row-major, each matrix column-major). Returns 0, or non-zero after an
+ * error. */
 int lang_read_data(lang_context *ctx, const struct cJSON *root, const char *data_path,
-                   const ast_decl *decl, size_t len, double *values);
+                   const ast_decl *decl, double *values);
 
 /* Parses DATA_PATH into *ROOT. Returns 0, or non-zero after an error. */
 int lang_load_json(lang_context *ctx, const char *data_path, struct cJSON **root);
 
-const char *ast_type_name(ast_type type);
+/* Writes "vector", "array[,] real" and the like into OUT. */
+const char *ast_type_text(ast_type type, char *out, size_t cap);
+/* Returns the name of a base type, "real" for TYPE_REAL. */
+const char *ast_base_name(ast_base base);
+int ast_type_equal(ast_type a, ast_type b);
 
 #endif

@@ -1,9 +1,12 @@
 /* Lowering: runs the checked program once with the data known, so that
  * loops unroll, data and transformed data become constants, and what is
- * left of the model block is a graph of ops over z. Vector lengths, loop
- * bounds and indices are checked here because they depend on data. Lowering
- * stops at its first error, since later ones would follow from it. */
-#include "lang_internal.h"
+ * left is a graph of ops over z: the log-density (the model block) and the
+ * output columns (constrained parameters, transformed parameters, generated
+ * quantities). Sizes, loop bounds and indices are checked here because they
+ * depend on data. Lowering stops at its first error, since later ones
+ * would follow from it. Expressions are in lower_expr.c, constraints in
+ * lower_transform.c. */
+#include "lower_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,34 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PI 3.14159265358979323846
-
-/* The current value of a variable: a graph node for the whole value and,
- * for a vector whose elements were assigned one by one, a node per element.
- * Either may be missing; the other is then rebuilt on demand. */
-typedef struct {
-    size_t whole;
-    size_t *elems;
-    size_t len;
-} var_value;
-
-typedef struct {
-    lang_context *ctx;
-    var_value *vars; /* by ast_decl slot */
-    size_t target;
-    const char *data_path;
-    size_t dim;
-    size_t unrolled;
-    jmp_buf fail;
-} lowerer;
-
-static size_t lower_expr(lowerer *l, const ast_expr *e);
-static void lower_stmt(lowerer *l, const ast_stmt *s);
-
-/* Reports an error at SPAN and abandons lowering. */
-static void fail(lowerer *l, af_span span, const char *hint, const char *format, ...)
-    __attribute__((format(printf, 4, 5), noreturn));
-static void fail(lowerer *l, af_span span, const char *hint, const char *format, ...)
+void lower_fail(lowerer *l, af_span span, const char *hint, const char *format, ...)
 {
     char message[512];
     va_list ap;
@@ -49,326 +25,317 @@ static void fail(lowerer *l, af_span span, const char *hint, const char *format,
     longjmp(l->fail, 1);
 }
 
-static size_t checked_node(lowerer *l, size_t id, af_span span)
+size_t lower_checked(lowerer *l, size_t id, af_span span)
 {
     if (id != AF_GRAPH_NONE)
         return id;
     if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_NODES)
-        fail(l, span, "use fewer loop iterations or smaller vectors",
-             "too many graph nodes (limit is %d)", AF_MAX_NODES);
+        lower_fail(l, span, "use fewer loop iterations or smaller vectors",
+                   "too many graph nodes (limit is %d)", AF_MAX_NODES);
     lang_out_of_memory(&l->ctx->on_failure);
     return id;
 }
 
-static size_t constant(lowerer *l, const double *values, size_t len, af_span span)
+size_t lower_constant(lowerer *l, const double *values, size_t len, af_span span)
 {
-    return checked_node(l, af_graph_constant(l->ctx->graph, values, len), span);
+    return lower_checked(l, af_graph_constant(l->ctx->graph, values, len), span);
 }
 
-static size_t scalar(lowerer *l, double value, af_span span)
+size_t lower_scalar(lowerer *l, double v, af_span span)
 {
-    return constant(l, &value, 1, span);
+    return lower_constant(l, &v, 1, span);
 }
 
-static size_t emit(lowerer *l, af_op op, const size_t *args, size_t nargs, size_t len,
-                   size_t index, af_span span)
+size_t lower_emit(lowerer *l, af_op op, const size_t *args, size_t nargs, size_t len,
+                  size_t index, af_span span)
 {
-    return checked_node(l, af_graph_op(l->ctx->graph, op, args, nargs, len, index), span);
+    return lower_checked(l, af_graph_op(l->ctx->graph, op, args, nargs, len, index), span);
 }
 
-static size_t node_len(const lowerer *l, size_t id)
+size_t lower_node_len(const lowerer *l, size_t id)
 {
     return af_graph_node_len(l->ctx->graph, id);
 }
 
-/* Returns the value of a node that must be known before sampling. */
-static double known_value(lowerer *l, size_t id, af_span span, const char *what)
+const double *lower_known(const lowerer *l, size_t id)
 {
-    const double *v = af_graph_node_values(l->ctx->graph, id);
+    return af_graph_node_values(l->ctx->graph, id);
+}
+
+double lower_known_value(lowerer *l, size_t id, af_span span, const char *what)
+{
+    const double *v = lower_known(l, id);
     if (v == NULL)
-        fail(l, span, "compute it from data only", "%s must not depend on parameters", what);
+        lower_fail(l, span, "compute it from data only", "%s must not depend on parameters",
+                   what);
     return v[0];
 }
 
 /* ---- variables ---- */
 
-static size_t read_whole(lowerer *l, var_value *v, af_span span)
+size_t lower_var_whole(lowerer *l, var_value *v, af_span span)
 {
     if (v->whole == AF_GRAPH_NONE)
-        v->whole = emit(l, AF_OP_CONCAT, v->elems, v->len, v->len, 0, span);
+        v->whole = v->len == 1 ? v->elems[0]
+                               : lower_emit(l, AF_OP_CONCAT, v->elems, v->len, v->len, 0, span);
     return v->whole;
 }
 
-static size_t read_element(lowerer *l, var_value *v, size_t i, af_span span)
+size_t lower_var_element(lowerer *l, var_value *v, size_t i, af_span span)
 {
     if (v->elems != NULL)
         return v->elems[i];
     size_t whole = v->whole;
-    return emit(l, AF_OP_INDEX, &whole, 1, 1, i, span);
+    if (v->len == 1)
+        return whole;
+    return lower_emit(l, AF_OP_INDEX, &whole, 1, 1, i, span);
 }
 
-static void write_element(lowerer *l, var_value *v, size_t i, size_t value, af_span span)
+void lower_var_write_element(lowerer *l, var_value *v, size_t i, size_t node, af_span span)
 {
     if (v->elems == NULL) {
-        size_t *elems = arena_alloc(&l->ctx->arena, v->len * sizeof *elems);
+        size_t *elems = arena_alloc(&l->ctx->arena, (v->len ? v->len : 1) * sizeof *elems);
         for (size_t e = 0; e < v->len; e++)
-            elems[e] = read_element(l, v, e, span);
+            elems[e] = lower_var_element(l, v, e, span);
         v->elems = elems;
     }
-    v->elems[i] = value;
+    v->elems[i] = node;
     v->whole = AF_GRAPH_NONE;
 }
 
-static void write_whole(var_value *v, size_t value)
+static void write_whole(var_value *v, size_t node)
 {
-    v->whole = value;
+    v->whole = node;
     v->elems = NULL;
-}
-
-/* ---- expressions ---- */
-
-/* Checks that the vector arguments of an elementwise op agree in length and
- * returns that length (1 when all are scalars). */
-static size_t broadcast(lowerer *l, const size_t *args, size_t nargs, af_span span)
-{
-    size_t len = 1;
-    for (size_t k = 0; k < nargs; k++) {
-        size_t n = node_len(l, args[k]);
-        if (n == 1)
-            continue;
-        if (len != 1 && n != len)
-            fail(l, span, NULL, "vector lengths differ: %zu and %zu", len, n);
-        len = n;
-    }
-    return len;
-}
-
-/* Converts a 1-based int index to 0-based, checking its range. */
-static size_t element_index(lowerer *l, const ast_expr *index, size_t len)
-{
-    double i = known_value(l, lower_expr(l, index), index->span, "an index");
-    if (!(i >= 1 && i <= (double)len))
-        fail(l, index->span, NULL, "index %.0f is out of range for a vector of length %zu", i,
-             len);
-    return (size_t)i - 1;
-}
-
-static size_t lower_index(lowerer *l, const ast_expr *e)
-{
-    const ast_expr *base = e->args[0];
-    if (base->kind == EXPR_VAR) {
-        var_value *v = &l->vars[base->decl->slot];
-        return read_element(l, v, element_index(l, e->args[1], v->len), e->span);
-    }
-    size_t node = lower_expr(l, base);
-    size_t i = element_index(l, e->args[1], node_len(l, node));
-    return emit(l, AF_OP_INDEX, &node, 1, 1, i, e->span);
-}
-
-static size_t lower_op(lowerer *l, const ast_expr *e, const size_t *args)
-{
-    af_op op = e->op;
-    size_t len = broadcast(l, args, e->nargs, e->span);
-    if (op == AF_OP_IDIV && af_graph_node_values(l->ctx->graph, args[1]) != NULL &&
-        af_graph_node_values(l->ctx->graph, args[1])[0] == 0.0)
-        fail(l, e->args[1]->span, NULL, "integer division by zero");
-    if (af_op_kind_of(op) != AF_KIND_MAP)
-        len = 1;
-    return emit(l, op, args, e->nargs, len, 0, e->span);
-}
-
-static size_t lower_args_and_op(lowerer *l, const ast_expr *e)
-{
-    size_t args[AF_OP_MAX_ARITY];
-    for (size_t k = 0; k < e->nargs; k++)
-        args[k] = lower_expr(l, e->args[k]);
-    return lower_op(l, e, args);
-}
-
-static size_t lower_expr(lowerer *l, const ast_expr *e)
-{
-    switch (e->kind) {
-    case EXPR_INT:
-        return scalar(l, (double)e->int_value, e->span);
-    case EXPR_REAL:
-        return scalar(l, e->real_value, e->span);
-    case EXPR_VAR:
-        return read_whole(l, &l->vars[e->decl->slot], e->span);
-    case EXPR_INDEX:
-        return lower_index(l, e);
-    case EXPR_CALL:
-        if (e->is_pi)
-            return scalar(l, PI, e->span);
-        return lower_args_and_op(l, e);
-    case EXPR_UNARY:
-    case EXPR_BINARY:
-        return lower_args_and_op(l, e);
-    }
-    return AF_GRAPH_NONE;
 }
 
 /* ---- declarations ---- */
 
-static size_t declared_len(lowerer *l, const ast_decl *d)
+static size_t known_size(lowerer *l, const ast_expr *size, const ast_decl *d)
 {
-    if (d->type != TYPE_VECTOR)
-        return 1;
-    double n = known_value(l, lower_expr(l, d->size), d->size->span, "the size of a vector");
+    double n = lower_known_value(l, lower_expr(l, size).node, size->span, "a size");
     if (n < 0)
-        fail(l, d->size->span, NULL, "the size of '%s' is negative (%.0f)", d->name, n);
+        lower_fail(l, size->span, NULL, "a size of '%s' is negative (%.0f)", d->name, n);
     if (n > AF_MAX_VECTOR_LEN)
-        fail(l, d->size->span, NULL, "vector '%s' is too long (limit is %d elements)", d->name,
-             AF_MAX_VECTOR_LEN);
+        lower_fail(l, size->span, NULL, "'%s' is too large (limit is %d elements)", d->name,
+                   AF_MAX_VECTOR_LEN);
     return (size_t)n;
 }
 
-static size_t read_data(lowerer *l, const ast_decl *d, size_t len)
+/* Sets D's shape and length from its size expressions. */
+static void declared_shape(lowerer *l, ast_decl *d)
 {
-    double *values = malloc((len ? len : 1) * sizeof *values);
+    d->rank = 0;
+    for (int k = 0; k < d->type.dims; k++)
+        d->shape[d->rank++] = known_size(l, d->array_sizes[k], d);
+    if (d->type.base == TYPE_VECTOR || d->type.base == TYPE_MATRIX)
+        d->shape[d->rank++] = known_size(l, d->rows, d);
+    if (d->type.base == TYPE_ROW_VECTOR || d->type.base == TYPE_MATRIX)
+        d->shape[d->rank++] = known_size(l, d->cols, d);
+    double total = 1;
+    for (size_t k = 0; k < d->rank; k++)
+        total *= (double)d->shape[k];
+    if (total > AF_MAX_VECTOR_LEN)
+        lower_fail(l, d->span, NULL, "'%s' is too large (limit is %d elements)", d->name,
+                   AF_MAX_VECTOR_LEN);
+    d->len = (size_t)total;
+    if (d->constraint == CONSTRAINT_SIMPLEX && d->len == 0)
+        lower_fail(l, d->rows->span, NULL, "a simplex needs at least one element");
+}
+
+static size_t read_data(lowerer *l, const ast_decl *d)
+{
+    double *values = malloc((d->len ? d->len : 1) * sizeof *values);
     if (values == NULL)
         lang_out_of_memory(&l->ctx->on_failure);
-    int status = lang_read_data(l->ctx, l->ctx->data, l->data_path, d, len, values);
-    size_t id = status == 0 ? af_graph_constant(l->ctx->graph, values, len) : AF_GRAPH_NONE;
+    int status = lang_read_data(l->ctx, l->ctx->data, l->data_path, d, values);
+    size_t id = status == 0 ? af_graph_constant(l->ctx->graph, values, d->len) : AF_GRAPH_NONE;
     free(values);
     if (status != 0)
         longjmp(l->fail, 1);
-    return checked_node(l, id, d->span);
+    return lower_checked(l, id, d->span);
 }
 
-/* A local without an initial value holds NaN, as in Stan. */
-static size_t initial_value(lowerer *l, const ast_decl *d, size_t len)
+/* A variable without an initial value holds NaN, as in Stan. */
+static size_t initial_value(lowerer *l, const ast_decl *d)
 {
     if (d->init == NULL) {
-        double *nan_values = arena_alloc(&l->ctx->arena, (len ? len : 1) * sizeof(double));
-        for (size_t e = 0; e < len; e++)
+        double *nan_values = arena_alloc(&l->ctx->arena, (d->len ? d->len : 1) * sizeof(double));
+        for (size_t e = 0; e < d->len; e++)
             nan_values[e] = NAN;
-        return constant(l, nan_values, len, d->span);
+        return lower_constant(l, nan_values, d->len, d->span);
     }
-    size_t value = lower_expr(l, d->init);
-    size_t n = node_len(l, value);
-    if (d->type == TYPE_VECTOR && n != len)
-        fail(l, d->init->span, NULL, "'%s' has length %zu but is initialised with length %zu",
-             d->name, len, n);
-    return value;
+    value v = lower_expr(l, d->init);
+    size_t n = lower_node_len(l, v.node);
+    if (n != d->len || (d->rank > 0 && v.sh.rank != d->rank)) {
+        char a[96], b[96];
+        shape want = {d->rank, {0}};
+        memcpy(want.dims, d->shape, sizeof d->shape);
+        lower_fail(l, d->init->span, NULL, "'%s' is %s but is initialised with %s", d->name,
+                   shape_text(d->type, &want, a, sizeof a), shape_text(v.type, &v.sh, b, sizeof b));
+    }
+    return v.node;
 }
 
-static void lower_decl(lowerer *l, ast_decl *d)
+static void set_var(lowerer *l, ast_decl *d, size_t node)
 {
-    size_t len = declared_len(l, d);
-    size_t value;
-    if (d->origin == ORIGIN_DATA) {
-        value = read_data(l, d, len);
-    } else if (d->origin == ORIGIN_PARAM) {
-        value = checked_node(l, af_graph_parameter(l->ctx->graph, l->dim, len), d->span);
-        d->len = len;
-        l->dim += len;
-    } else {
-        value = initial_value(l, d, len);
-    }
     var_value *v = &l->vars[d->slot];
-    v->len = len;
-    write_whole(v, value);
+    v->type = d->type;
+    v->sh.rank = d->rank;
+    memcpy(v->sh.dims, d->shape, sizeof d->shape);
+    v->len = d->len;
+    write_whole(v, node);
 }
 
-/* ---- statements ---- */
-
-static void lower_assign(lowerer *l, const ast_stmt *s)
+static void lower_param(lowerer *l, ast_decl *d)
 {
-    const ast_expr *lhs = s->lhs;
-    size_t value = lower_expr(l, s->rhs);
-    if (lhs->kind == EXPR_INDEX) {
-        var_value *v = &l->vars[lhs->args[0]->decl->slot];
-        write_element(l, v, element_index(l, lhs->args[1], v->len), value, s->span);
-        return;
-    }
-    var_value *v = &l->vars[lhs->decl->slot];
-    if (lhs->type == TYPE_VECTOR && node_len(l, value) != v->len)
-        fail(l, s->rhs->span, NULL, "'%s' has length %zu but is assigned length %zu",
-             lhs->decl->name, v->len, node_len(l, value));
-    write_whole(v, value);
+    size_t ulen = lower_unconstrained_len(l, d, d->len);
+    size_t z = lower_checked(l, af_graph_parameter(l->ctx->graph, l->dim, ulen), d->span);
+    l->dim += ulen;
+    set_var(l, d, lower_constrain(l, d, z, d->len));
 }
 
-/* Adds VALUE (summed when it is a vector) to the target. */
-static void add_to_target(lowerer *l, size_t value, af_span span)
+void lower_declaration(lowerer *l, ast_decl *d)
 {
-    if (node_len(l, value) != 1)
-        value = emit(l, AF_OP_SUM, &value, 1, 1, 0, span);
-    size_t args[2] = {l->target, value};
-    l->target = emit(l, AF_OP_ADD, args, 2, 1, 0, span);
-}
-
-static void lower_for(lowerer *l, const ast_stmt *s)
-{
-    double lo = known_value(l, lower_expr(l, s->lower), s->lower->span, "a loop bound");
-    double hi = known_value(l, lower_expr(l, s->upper), s->upper->span, "a loop bound");
-    var_value *v = &l->vars[s->decl->slot];
-    v->len = 1;
-    for (double i = lo; i <= hi; i++) {
-        if (++l->unrolled > AF_MAX_UNROLL)
-            fail(l, s->span, NULL, "too many loop iterations (limit is %d)", AF_MAX_UNROLL);
-        write_whole(v, scalar(l, i, s->decl->span));
-        lower_stmt(l, s->body);
+    declared_shape(l, d);
+    if (d->origin == ORIGIN_DATA) {
+        size_t node = read_data(l, d);
+        lower_check_data_bounds(l, d, node);
+        set_var(l, d, node);
+    } else if (d->origin == ORIGIN_PARAM) {
+        lower_param(l, d);
+    } else {
+        set_var(l, d, initial_value(l, d));
     }
 }
 
-static void lower_stmt(lowerer *l, const ast_stmt *s)
+/* ---- output columns ---- */
+
+static void push(lowerer *l, size_t **list, size_t *count, size_t *cap, size_t node)
 {
-    switch (s->kind) {
-    case STMT_DECL:
-        lower_decl(l, s->decl);
-        break;
-    case STMT_ASSIGN:
-        lower_assign(l, s);
-        break;
-    case STMT_TARGET:
-        add_to_target(l, lower_expr(l, s->rhs), s->span);
-        break;
-    case STMT_TILDE:
-        add_to_target(l, lower_expr(l, s->rhs), s->span);
-        break;
-    case STMT_FOR:
-        lower_for(l, s);
-        break;
-    case STMT_BLOCK:
-        for (const ast_stmt *b = s->body; b != NULL; b = b->next)
-            lower_stmt(l, b);
-        break;
-    case STMT_ERROR:
-        break;
+    if (*count == *cap) {
+        size_t n = *cap ? 2 * *cap : 64;
+        size_t *p = arena_alloc(&l->ctx->arena, n * sizeof *p);
+        if (*count)
+            memcpy(p, *list, *count * sizeof *p);
+        *list = p;
+        *cap = n;
     }
+    (*list)[(*count)++] = node;
+}
+
+/* Appends the elements of D in CSV order to the output columns. */
+static void add_outputs(lowerer *l, const ast_decl *d)
+{
+    var_value *v = &l->vars[d->slot];
+    size_t *order = lower_csv_order(l, d->type, &v->sh);
+    for (size_t k = 0; k < d->len; k++)
+        push(l, &l->outputs, &l->output_count, &l->output_cap,
+             lower_var_element(l, v, order[k], d->span));
 }
 
 /* ---- driver ---- */
 
-static void lower_program(lowerer *l, ast_program *p)
+static void lower_stmts(lowerer *l, const ast_stmt *list)
 {
-    if (p->has_data) {
-        if (l->data_path == NULL)
-            fail(l, p->data_span, "pass --data FILE.json",
-                 "the model has a data block but no data file was given");
-        if (lang_load_json(l->ctx, l->data_path, &l->ctx->data) != 0)
-            longjmp(l->fail, 1);
-    }
-    for (ast_decl *d = p->data; d != NULL; d = d->next)
-        lower_decl(l, d);
-    for (const ast_stmt *s = p->tdata; s != NULL; s = s->next)
+    for (const ast_stmt *s = list; s != NULL; s = s->next)
         lower_stmt(l, s);
-    for (ast_decl *d = p->params; d != NULL; d = d->next)
-        lower_decl(l, d);
-    l->target = scalar(l, 0.0, (af_span){0, 0});
-    for (const ast_stmt *s = p->model; s != NULL; s = s->next)
-        lower_stmt(l, s);
+    l->jump = JUMP_NONE;
 }
 
-af_graph *lang_lower(lang_context *ctx, ast_program *program, const char *data_path)
+static void check_block_bounds(lowerer *l, const ast_stmt *list, ast_origin origin)
+{
+    for (const ast_stmt *s = list; s != NULL; s = s->next) {
+        if (s->kind != STMT_DECL || s->decl->origin != origin)
+            continue;
+        size_t node = lower_var_whole(l, &l->vars[s->decl->slot], s->decl->span);
+        if (origin == ORIGIN_TDATA)
+            lower_check_data_bounds(l, s->decl, node);
+        else
+            lower_check_tparam_bounds(l, s->decl, node);
+    }
+}
+
+static void load_data(lowerer *l, ast_program *p)
+{
+    if (!p->has_data)
+        return;
+    if (l->data_path == NULL)
+        lower_fail(l, p->data_span, "pass --data FILE.json",
+                   "the model has a data block but no data file was given");
+    if (lang_load_json(l->ctx, l->data_path, &l->ctx->data) != 0)
+        longjmp(l->fail, 1);
+}
+
+static void lower_program(lowerer *l, ast_program *p)
+{
+    load_data(l, p);
+    for (ast_decl *d = p->data; d != NULL; d = d->next)
+        lower_declaration(l, d);
+    l->target = lower_scalar(l, 0.0, (af_span){0, 0});
+    l->block = ORIGIN_TDATA;
+    lower_stmts(l, p->tdata);
+    check_block_bounds(l, p->tdata, ORIGIN_TDATA);
+    l->block = ORIGIN_PARAM;
+    for (ast_decl *d = p->params; d != NULL; d = d->next)
+        lower_declaration(l, d);
+    l->block = ORIGIN_TPARAM;
+    lower_stmts(l, p->tparams);
+    check_block_bounds(l, p->tparams, ORIGIN_TPARAM);
+    l->block = ORIGIN_LOCAL;
+    lower_stmts(l, p->model);
+    l->block = ORIGIN_GQ;
+    lower_stmts(l, p->gq);
+
+    for (ast_decl *d = p->params; d != NULL; d = d->next)
+        add_outputs(l, d);
+    for (const ast_stmt *s = p->tparams; s != NULL; s = s->next)
+        if (s->kind == STMT_DECL && s->decl->origin == ORIGIN_TPARAM)
+            add_outputs(l, s->decl);
+    for (const ast_stmt *s = p->gq; s != NULL; s = s->next)
+        if (s->kind == STMT_DECL && s->decl->origin == ORIGIN_GQ)
+            add_outputs(l, s->decl);
+}
+
+/* The output graph's root: the columns, then the bounds of every parameter
+ * element (for af_model_unconstrain). */
+static size_t output_root(lowerer *l)
+{
+    size_t n = l->output_count + l->bounds_count;
+    size_t *all = arena_alloc(&l->ctx->arena, (n ? n : 1) * sizeof *all);
+    if (l->output_count)
+        memcpy(all, l->outputs, l->output_count * sizeof *all);
+    if (l->bounds_count)
+        memcpy(all + l->output_count, l->bounds, l->bounds_count * sizeof *all);
+    if (n == 0) {
+        double none = 0.0;
+        return lower_constant(l, &none, 0, (af_span){0, 0});
+    }
+    return lower_emit(l, AF_OP_CONCAT, all, n, n, 0, (af_span){0, 0});
+}
+
+static void init_lowerer(lowerer *l, lang_context *ctx, ast_program *program,
+                         const char *data_path)
+{
+    l->ctx = ctx;
+    l->program = program;
+    l->data_path = data_path;
+    l->level_node = AF_GRAPH_NONE;
+    l->block = ORIGIN_DATA;
+    size_t slots = program->slots ? program->slots : 1;
+    l->vars = arena_alloc(&ctx->arena, slots * sizeof *l->vars);
+    for (size_t i = 0; i < slots; i++)
+        l->vars[i].whole = AF_GRAPH_NONE;
+}
+
+int lang_lower(lang_context *ctx, ast_program *program, const char *data_path,
+               lang_lowered *out)
 {
     /* Volatile because longjmp may return here after they were changed. */
     lowerer *volatile l = arena_alloc(&ctx->arena, sizeof *l);
-    l->ctx = ctx;
-    l->data_path = data_path;
-    l->vars = arena_alloc(&ctx->arena, (program->slots ? program->slots : 1) * sizeof *l->vars);
-    l->ctx->graph = af_graph_new(AF_MAX_NODES);
-    if (l->ctx->graph == NULL)
+    init_lowerer(l, ctx, program, data_path);
+    ctx->graph = af_graph_new(AF_MAX_NODES);
+    if (ctx->graph == NULL)
         lang_out_of_memory(&ctx->on_failure);
 
     if (setjmp(l->fail) != 0) {
@@ -376,14 +343,27 @@ af_graph *lang_lower(lang_context *ctx, ast_program *program, const char *data_p
         ctx->graph = NULL;
         cJSON_Delete(ctx->data);
         ctx->data = NULL;
-        return NULL;
+        free(l->printed);
+        return -1;
     }
     lower_program(l, program);
     cJSON_Delete(ctx->data);
     ctx->data = NULL;
-    if (af_graph_finish(ctx->graph, l->target, l->dim) != 0)
+
+    size_t outputs = output_root(l);
+    af_graph *columns = af_graph_clone(ctx->graph);
+    if (columns == NULL || af_graph_finish(columns, outputs, l->dim) != 0) {
+        af_graph_free(columns);
         lang_out_of_memory(&ctx->on_failure);
-    af_graph *graph = ctx->graph;
+    }
+    if (af_graph_finish(ctx->graph, l->target, l->dim) != 0) {
+        af_graph_free(columns);
+        lang_out_of_memory(&ctx->on_failure);
+    }
+    out->graph = ctx->graph;
+    out->columns = columns;
+    out->column_count = l->output_count;
+    out->printed = l->printed;
     ctx->graph = NULL;
-    return graph;
+    return 0;
 }

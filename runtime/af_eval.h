@@ -20,6 +20,10 @@ void af_eval_free(af_eval *eval);
  * holds as many points as fit, at least 1 and at most 1024. */
 af_eval *af_eval_new_with_budget(const af_model *model, size_t budget_bytes);
 
+/* Sets the value that the model's annealing_level reads, in [0, 1]; 1 until
+ * set. Affects only models for which af_model_uses_level is non-zero. */
+void af_eval_set_level(af_eval *eval, double level);
+
 /* Points per chunk, which af_eval_logp evaluates together. */
 size_t af_eval_chunk_size(const af_eval *eval);
 

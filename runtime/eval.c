@@ -27,6 +27,7 @@ struct af_eval {
     af_operand *operands;
     double *scratch;
     double *pool;
+    double level; /* the annealing level that LEVEL nodes read */
 };
 
 static int is_constant(const af_graph *g, size_t i)
@@ -110,6 +111,7 @@ af_eval *af_eval_new_with_budget(const af_model *model, size_t budget_bytes)
     ev->dim = af_graph_dim(g);
     ev->nodes = af_graph_node_count(g);
     ev->chunk = chunk;
+    ev->level = 1.0;
     ev->value = calloc(ev->nodes, sizeof *ev->value);
     ev->tangent = calloc(ev->nodes, sizeof *ev->tangent);
     ev->operands = calloc(max_nargs, sizeof *ev->operands);
@@ -138,6 +140,11 @@ void af_eval_free(af_eval *ev)
     free(ev);
 }
 
+void af_eval_set_level(af_eval *ev, double level)
+{
+    ev->level = level;
+}
+
 size_t af_eval_chunk_size(const af_eval *ev)
 {
     return ev->chunk;
@@ -153,6 +160,12 @@ static void load_parameter(af_eval *ev, size_t i, const double *z, size_t count)
     for (size_t e = 0; e < len; e++)
         for (size_t b = 0; b < count; b++)
             v[e * ev->chunk + b] = z[b * ev->dim + offset + e];
+}
+
+static void load_level(af_eval *ev, size_t i, size_t count)
+{
+    for (size_t b = 0; b < count; b++)
+        ev->value[i][b] = ev->level;
 }
 
 static void run_node(af_eval *ev, size_t i, size_t count, int with_score)
@@ -200,6 +213,8 @@ static void run_chunk(af_eval *ev, const double *z, size_t count, double *logp, 
             continue;
         if (op == AF_OP_PARAM)
             load_parameter(ev, i, z, count);
+        else if (op == AF_OP_LEVEL)
+            load_level(ev, i, count);
         else
             run_node(ev, i, count, score != NULL);
     }
