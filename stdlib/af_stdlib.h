@@ -146,7 +146,10 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
       AF_RESULT_REAL, 1)                                                                 \
     X(CATEGORICAL_LPMF, "categorical_lpmf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)       \
     X(CATEGORICAL_LOGIT_LPMF, "categorical_logit_lpmf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1) \
-    X(DIRICHLET_LPDF, "dirichlet_lpdf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)
+    X(DIRICHLET_LPDF, "dirichlet_lpdf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)           \
+    /* Ops the compiler emits for the language (kernels in ops_matrix.c). */             \
+    X(SELECT, "?:", AF_KIND_MAP, 3, AF_RESULT_REAL, 0)                                   \
+    X(LEVEL, "annealing_level", AF_KIND_LEAF, 0, AF_RESULT_REAL, 0)
 
 #define AF_OP_ENUM(id, name, kind, arity, result, callable) AF_OP_##id,
 typedef enum { AF_OP_LIST(AF_OP_ENUM) AF_OP_COUNT } af_op;

@@ -28,6 +28,7 @@ static const struct {
     const char *domains;
 } domain_table[] = {
     {AF_OP_LOG, "p"},
+    {AF_OP_SELECT, "brr"},
     {AF_OP_SQRT, "p"},
     {AF_OP_LOG1P, "p"},
     {AF_OP_NORMAL_LPDF, "rrp"},
