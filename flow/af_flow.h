@@ -30,7 +30,7 @@ typedef struct af_target {
  * end of each block (then ITERATION == ITERATIONS). */
 typedef struct {
     size_t block;      /* 1-based */
-    size_t blocks;
+    size_t blocks;     /* planned blocks, or 0 when the schedule is adaptive */
     double beta;       /* annealing level of this block */
     size_t iteration;  /* 1-based */
     size_t iterations;
@@ -59,8 +59,11 @@ typedef struct {
     size_t hidden1, hidden2;  /* hidden layer widths of each velocity MLP */
     double sharpness;         /* softplus sharpness: softplus(s * u) / s */
     size_t substeps;          /* RK4 steps over the unit time of a block */
-    size_t blocks;            /* annealing blocks, geometric in beta */
-    double beta_first;        /* beta of the first block */
+    int adaptive;             /* choose each beta from the samples (else geometric) */
+    double ess_fraction;      /* adaptive: ESS fraction kept by each beta step */
+    size_t max_blocks;        /* adaptive: most annealing blocks before beta = 1 */
+    size_t blocks;            /* geometric: annealing blocks, the last at beta = 1 */
+    double beta_first;        /* geometric: beta of the first block */
     size_t final_blocks;      /* extra blocks at beta = 1 */
     size_t train_size;        /* points in the training set */
     size_t batch_size;        /* points per Adam iteration */
@@ -96,8 +99,9 @@ enum {
 int af_flow_train(const af_target *target, const af_flow_options *options,
                   const af_flow *start, af_flow **out, char *message, size_t message_len);
 
-/* Number of blocks a full run of OPTIONS trains. */
-size_t af_flow_planned_blocks(const af_flow_options *options);
+/* Tells whether FLOW has every block that OPTIONS train: it reached beta = 1
+ * and has the final blocks after it. */
+int af_flow_complete(const af_flow *flow, const af_flow_options *options);
 
 /* Identity of the model behind a flow file, supplied by the front end. */
 typedef struct {

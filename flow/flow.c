@@ -24,9 +24,9 @@ struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacit
         return NULL;
     f->shape = *shape;
     f->substeps = substeps;
-    f->capacity = capacity;
-    f->beta = malloc(capacity * sizeof *f->beta);
-    f->theta = malloc(capacity * shape->n_params * sizeof *f->theta);
+    f->capacity = capacity ? capacity : 1;
+    f->beta = malloc(f->capacity * sizeof *f->beta);
+    f->theta = malloc(f->capacity * shape->n_params * sizeof *f->theta);
     if (!f->beta || !f->theta) {
         af_flow_free(f);
         return NULL;
@@ -34,15 +34,25 @@ struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacit
     return f;
 }
 
-void flow_append(struct af_flow *f, double beta, const double *theta)
+int flow_append(struct af_flow *f, double beta, const double *theta)
 {
-    /* Capacity is fixed at creation by the schedule's block count. */
-    if (f->count == f->capacity)
-        return;
+    if (f->count == f->capacity) {
+        size_t capacity = 2 * f->capacity;
+        double *b = realloc(f->beta, capacity * sizeof *b);
+        if (b)
+            f->beta = b;
+        double *t = realloc(f->theta, capacity * f->shape.n_params * sizeof *t);
+        if (t)
+            f->theta = t;
+        if (!b || !t)
+            return -1;
+        f->capacity = capacity;
+    }
     f->beta[f->count] = beta;
     memcpy(f->theta + f->count * f->shape.n_params, theta,
            f->shape.n_params * sizeof *f->theta);
     f->count++;
+    return 0;
 }
 
 const net_shape *flow_shape(const struct af_flow *f)

@@ -147,8 +147,9 @@ const net_shape *flow_shape(const struct af_flow *flow);
 size_t flow_substeps(const struct af_flow *flow);
 const double *flow_block_weights(const struct af_flow *flow, size_t block);
 
-/* Appends a block with level BETA and parameters THETA (copied). */
-void flow_append(struct af_flow *flow, double beta, const double *theta);
+/* Appends a block with level BETA and parameters THETA (copied), growing
+ * the flow as needed. Returns 0, or -1 when out of memory. */
+int flow_append(struct af_flow *flow, double beta, const double *theta);
 
 #endif
 

@@ -185,7 +185,7 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
     for (uint64_t k = 0; k < count; k++) {
         double beta;
         get(&c, &beta, 8);
-        flow_append(flow, beta, (const double *)(bytes + c.pos));
+        flow_append(flow, beta, (const double *)(bytes + c.pos));  /* within capacity */
         c.pos += sh.n_params * 8;
     }
     *out = flow;

@@ -22,6 +22,9 @@ void af_flow_options_default(af_flow_options *o)
     o->hidden2 = 32;
     o->sharpness = 20.0;
     o->substeps = 3;
+    o->adaptive = 0;
+    o->ess_fraction = 0.5;
+    o->max_blocks = 40;
     o->blocks = 8;
     o->beta_first = 0.05;
     o->final_blocks = 1;
@@ -47,8 +50,10 @@ static int check_options(const af_target *t, const af_flow_options *o, char *msg
         bad = "softplus sharpness must be positive";
     else if (o->substeps == 0)
         bad = "the number of RK4 steps must be positive";
-    else if (o->blocks == 0)
+    else if (o->blocks == 0 || o->max_blocks == 0)
         bad = "the number of blocks must be positive";
+    else if (!(o->ess_fraction > 0 && o->ess_fraction < 1))
+        bad = "the ESS fraction of the adaptive schedule must be in (0, 1)";
     else if (!(o->beta_first > 0 && o->beta_first <= 1))
         bad = "the first beta must be in (0, 1]";
     else if (o->batch_size == 0 || o->train_size < o->batch_size)
@@ -62,9 +67,18 @@ static int check_options(const af_target *t, const af_flow_options *o, char *msg
     return bad != NULL;
 }
 
-size_t af_flow_planned_blocks(const af_flow_options *o)
+int af_flow_complete(const af_flow *flow, const af_flow_options *o)
 {
-    return o->blocks + o->final_blocks;
+    size_t at_one = 0;
+    for (size_t k = 0; k < af_flow_block_count(flow); k++)
+        at_one += af_flow_block_beta(flow, k) >= 1.0;
+    return at_one >= 1 + o->final_blocks;
+}
+
+/* Blocks of a full run for the progress display, or 0 when adaptive. */
+static size_t planned_blocks(const af_flow_options *o)
+{
+    return o->adaptive ? 0 : o->blocks + o->final_blocks;
 }
 
 static uint64_t hash_size(uint64_t h, size_t v)
@@ -81,10 +95,12 @@ static uint64_t hash_double(uint64_t h, double v)
 uint64_t af_flow_options_hash(const af_flow_options *o)
 {
     uint64_t h = AF_FLOW_HASH_INIT;
-    const size_t sizes[] = {o->hidden1,     o->hidden2,    o->substeps,   o->blocks,
-                            o->final_blocks, o->train_size, o->batch_size, o->iterations};
+    const size_t sizes[] = {o->hidden1,      o->hidden2,    o->substeps,
+                            o->blocks,       o->final_blocks, o->train_size,
+                            o->batch_size,   o->iterations, (size_t)o->adaptive,
+                            o->max_blocks};
     const double reals[] = {o->sharpness, o->beta_first, o->learning_rate, o->clip_norm,
-                            o->w2_weight};
+                            o->w2_weight, o->ess_fraction};
 
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         h = hash_size(h, sizes[i]);
@@ -93,8 +109,8 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
     return hash_size(h, (size_t)o->seed);
 }
 
-/* Beta of block K (0-based): geometric from beta_first to 1 over the
- * annealing blocks, then 1 for the final blocks. */
+/* Beta of block K (0-based) in the geometric schedule: from beta_first to 1
+ * over the annealing blocks, then 1 for the final blocks. */
 static double schedule_beta(const af_flow_options *o, size_t k)
 {
     if (k + 1 >= o->blocks)
@@ -110,6 +126,10 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + 1e-9 * (double)(now.tv_nsec - start->tv_nsec);
 }
 
+/* Training points used to choose the next beta: enough for an ESS estimate
+ * good to a few percent. */
+enum { SCHEDULE_POINTS = 4096 };
+
 /* State of one training run. */
 typedef struct {
     const af_target *target;
@@ -118,6 +138,7 @@ typedef struct {
     double *train;        /* train_size x d */
     double *batch;        /* batch x d */
     double *grad, *m, *c; /* parameter gradient, net_prepare constants */
+    double *schedule_logq;   /* SCHEDULE_POINTS values for the adaptive schedule */
     adam_state adam;
     batch_work *work;
     rng_state rng;
@@ -140,8 +161,10 @@ static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *
     tr->grad = malloc(tr->shape.n_params * sizeof *tr->grad);
     tr->m = malloc(o->hidden1 * o->hidden2 * sizeof *tr->m);
     tr->c = malloc(o->hidden1 * o->hidden2 * sizeof *tr->c);
+    tr->schedule_logq = malloc(SCHEDULE_POINTS * sizeof *tr->schedule_logq);
     tr->work = batch_work_new(&tr->shape, o->substeps, b, o->threads ? o->threads : 1, t);
-    if (!tr->train || !tr->batch || !tr->grad || !tr->m || !tr->c || !tr->work ||
+    if (!tr->train || !tr->batch || !tr->grad || !tr->m || !tr->c || !tr->schedule_logq ||
+        !tr->work ||
         adam_init(&tr->adam, tr->shape.n_params))
         return -1;
 
@@ -157,6 +180,7 @@ static void trainer_free(trainer *tr)
     free(tr->grad);
     free(tr->m);
     free(tr->c);
+    free(tr->schedule_logq);
     adam_free(&tr->adam);
     batch_work_free(tr->work);
 }
@@ -204,6 +228,79 @@ static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t
     af_flow_progress p = {block + 1, blocks, beta, it, tr->opt->iterations, loss,
                           seconds_since(&tr->start)};
     tr->opt->progress(tr->opt->progress_context, &p);
+}
+
+/* ESS over N of the weights exp(DELTA H_i), for H with finite maximum MAX. */
+static double ess_fraction(const double *h, size_t n, double max, double delta)
+{
+    double sum = 0.0, sum_sq = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double w = exp(delta * (h[i] - max));  /* 0 where h is -inf */
+        sum += w;
+        sum_sq += w * w;
+    }
+    return sum * sum / sum_sq / (double)n;
+}
+
+/* Chooses the beta after PREV so that the incremental weights f_next / f_prev
+ * = exp((next - prev) (log q - log N(0, I))) keep ess_fraction of the
+ * training points, as adaptive SMC does. Returns 0, or -1 with a message. */
+static int adaptive_beta(trainer *tr, double prev, double *next, char *msg, size_t len)
+{
+    const size_t d = tr->shape.d;
+    const size_t n = tr->opt->train_size < SCHEDULE_POINTS ? tr->opt->train_size : SCHEDULE_POINTS;
+    double *h = tr->schedule_logq;
+
+    /* NOTE: a target with its own path would need log q at each trial level;
+     * this uses the geometric path's increment. */
+    if (tr->target->eval(tr->target->context, 1.0, tr->train, n, h, NULL, msg, len))
+        return -1;
+
+    double max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double sq = 0.0;
+        for (size_t j = i * d; j < (i + 1) * d; j++)
+            sq += tr->train[j] * tr->train[j];
+        h[i] += 0.5 * sq;
+        if (isnan(h[i])) {
+            snprintf(msg, len, "the log-density is NaN at a training point");
+            return -1;
+        }
+        max = fmax(max, h[i]);
+    }
+    if (!isfinite(max)) {
+        snprintf(msg, len, "the log-density is -inf at every training point");
+        return -1;
+    }
+
+    double lo = 0.0, hi = 1.0 - prev;
+    if (ess_fraction(h, n, max, hi) >= tr->opt->ess_fraction) {
+        *next = 1.0;
+        return 0;
+    }
+    for (int step = 0; step < 60; step++) {
+        double mid = 0.5 * (lo + hi);
+        if (ess_fraction(h, n, max, mid) >= tr->opt->ess_fraction)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *next = prev + fmax(lo, 1e-6);
+    return 0;
+}
+
+/* Beta of the next block K after the level PREV. */
+static int next_beta(trainer *tr, size_t k, double prev, double *beta, char *msg, size_t len)
+{
+    if (prev >= 1.0 || (tr->opt->adaptive && k + 1 >= tr->opt->max_blocks)) {
+        *beta = 1.0;
+        return 0;
+    }
+    if (!tr->opt->adaptive) {
+        *beta = schedule_beta(tr->opt, k);
+        return 0;
+    }
+    return adaptive_beta(tr, prev, beta, msg, len);
 }
 
 /* Retries of a block after a non-finite loss, each with half the step. */
@@ -288,19 +385,17 @@ static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double 
     const net_shape *sh = flow_shape(start);
 
     if (sh->d != tr->shape.d || sh->h1 != tr->shape.h1 || sh->h2 != tr->shape.h2 ||
-        sh->sharpness != tr->shape.sharpness || flow_substeps(start) != tr->opt->substeps ||
-        af_flow_block_count(start) > af_flow_planned_blocks(tr->opt)) {
-        snprintf(msg, len, "the flow to resume from has another shape or more blocks than "
-                 "these settings train");
+        sh->sharpness != tr->shape.sharpness || flow_substeps(start) != tr->opt->substeps) {
+        snprintf(msg, len, "the flow to resume from has another network shape");
         return -1;
     }
     for (size_t k = 0; k < af_flow_block_count(start); k++) {
         memcpy(theta, flow_block_weights(start, k), sh->n_params * sizeof *theta);
-        if (push_train_set(tr, theta)) {
-            snprintf(msg, len, "out of memory while pushing the training set");
+        if (push_train_set(tr, theta) || flow_append(flow, af_flow_block_beta(start, k), theta)) {
+            snprintf(msg, len, "out of memory while resuming from %zu blocks",
+                     af_flow_block_count(start));
             return -1;
         }
-        flow_append(flow, af_flow_block_beta(start, k), theta);
     }
     return 0;
 }
@@ -310,18 +405,21 @@ static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double 
 static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *warm, char *msg,
                            size_t len)
 {
-    const size_t blocks = af_flow_planned_blocks(tr->opt);
+    const size_t blocks = planned_blocks(tr->opt);
 
-    for (size_t k = af_flow_block_count(flow); k < blocks; k++) {
-        double beta = schedule_beta(tr->opt, k);
+    while (!af_flow_complete(flow, tr->opt)) {
+        size_t k = af_flow_block_count(flow);
+        double prev = k ? af_flow_block_beta(flow, k - 1) : 0.0, beta;
+
+        if (next_beta(tr, k, prev, &beta, msg, len))
+            return -1;
         int rc = train_block(tr, k, blocks, beta, theta, warm, msg, len);
         if (rc)
             return rc;
-        if (push_train_set(tr, theta)) {
-            snprintf(msg, len, "out of memory while pushing the training set");
+        if (push_train_set(tr, theta) || flow_append(flow, beta, theta)) {
+            snprintf(msg, len, "out of memory after block %zu", k + 1);
             return -1;
         }
-        flow_append(flow, beta, theta);
         if (tr->opt->block_done && tr->opt->block_done(tr->opt->block_context, flow, msg, len))
             return -1;
     }
@@ -342,7 +440,7 @@ int af_flow_train(const af_target *target, const af_flow_options *o, const af_fl
 
     if (trainer_init(&tr, target, o))
         goto out_of_memory;
-    flow = flow_new(&tr.shape, o->substeps, af_flow_planned_blocks(o));
+    flow = flow_new(&tr.shape, o->substeps, o->blocks + o->final_blocks);
     theta = malloc(tr.shape.n_params * sizeof *theta);
     warm = malloc(tr.shape.n_params * sizeof *warm);
     if (!flow || !theta || !warm)

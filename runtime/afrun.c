@@ -47,7 +47,11 @@ static void print_usage(FILE *out)
           "  --samples N          number of samples to write (default 1000)\n"
           "  --seed S             random seed, an unsigned integer (default 1)\n"
           "  -o, --output FILE    output CSV file (default output.csv)\n"
-          "  --blocks K           annealing blocks, geometric in beta (default 8)\n"
+          "  --schedule S         adaptive (each beta keeps --ess-fraction of the\n"
+          "                       samples' ESS) or geometric (--blocks) (default geometric)\n"
+          "  --ess-fraction X     adaptive: ESS fraction kept per beta step (default 0.5)\n"
+          "  --max-blocks K       adaptive: most annealing blocks (default 40)\n"
+          "  --blocks K           geometric: annealing blocks (default 8)\n"
           "  --final-blocks K     extra blocks at beta = 1 (default 1)\n"
           "  --iterations N       Adam iterations per block (default 400)\n"
           "  --train-size N       points in the training set (default 100000)\n"
@@ -96,10 +100,10 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
         size_t minimum;
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
                   {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
-                  {"--threads", 1}};
+                  {"--threads", 1},    {"--max-blocks", 1}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
                       &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
-                      &a->flow.threads};
+                      &a->flow.threads,    &a->flow.max_blocks};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -112,7 +116,7 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
 static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
-                                         "--output", "--flow"};
+                                         "--output", "--flow", "--schedule", "--ess-fraction"};
     size_t minimum;
     afrun_args scratch;
 
@@ -148,6 +152,23 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
         if (parse_double(value, &a->flow.learning_rate) == 0 && a->flow.learning_rate > 0)
             return 0;
         fprintf(stderr, "afrun: invalid learning rate '%s': expected a positive number\n",
+                value);
+        return -1;
+    }
+    if (!strcmp(name, "--schedule")) {
+        if (strcmp(value, "adaptive") && strcmp(value, "geometric")) {
+            fprintf(stderr, "afrun: invalid schedule '%s': expected adaptive or geometric\n",
+                    value);
+            return -1;
+        }
+        a->flow.adaptive = !strcmp(value, "adaptive");
+        return 0;
+    }
+    if (!strcmp(name, "--ess-fraction")) {
+        double *f = &a->flow.ess_fraction;
+        if (parse_double(value, f) == 0 && *f > 0 && *f < 1)
+            return 0;
+        fprintf(stderr, "afrun: invalid ESS fraction '%s': expected a number in (0, 1)\n",
                 value);
         return -1;
     }
@@ -336,9 +357,14 @@ static void show_progress(void *context, const af_flow_progress *p)
 
     if (!tty && !block_done)
         return;
-    fprintf(stderr, "%sblock %zu/%zu  beta %.4f  iteration %zu/%zu  loss %.4f  %.1f s%s",
-            tty ? "\r" : "", p->block, p->blocks, p->beta, p->iteration, p->iterations, p->loss,
-            p->seconds, tty && !block_done ? "" : "\n");
+    char block[48];
+    if (p->blocks)
+        snprintf(block, sizeof block, "%zu/%zu", p->block, p->blocks);
+    else
+        snprintf(block, sizeof block, "%zu", p->block);
+    fprintf(stderr, "%sblock %s  beta %.4f  iteration %zu/%zu  loss %.4f  %.1f s%s",
+            tty ? "\r" : "", block, p->beta, p->iteration, p->iterations, p->loss, p->seconds,
+            tty && !block_done ? "" : "\n");
     fflush(stderr);
 }
 
@@ -377,6 +403,9 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
         add_setting(t, "data", "%s", a->data_path);
     add_setting(t, "seed", "%" PRIu64, f->seed);
     add_setting(t, "num_samples", "%zu", a->samples);
+    add_setting(t, "schedule", "%s", f->adaptive ? "adaptive" : "geometric");
+    add_setting(t, "ess_fraction", "%g", f->ess_fraction);
+    add_setting(t, "max_blocks", "%zu", f->max_blocks);
     add_setting(t, "blocks", "%zu", f->blocks);
     add_setting(t, "final_blocks", "%zu", f->final_blocks);
     add_setting(t, "beta_first", "%g", f->beta_first);
@@ -479,21 +508,20 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
 {
     flow_sink sink = {a->flow_path, {0, 0, 0}};
     af_flow *saved = NULL;
-    size_t planned = af_flow_planned_blocks(&a->flow);
 
     if (af_store_identity(a->model_path, a->data_path, &a->flow, &sink.id, msg, len) ||
         (!a->retrain && af_store_load(a->flow_path, &sink.id, &saved, msg, len)))
         return -1;
-    if (saved && af_flow_block_count(saved) == planned) {
+    if (saved && af_flow_complete(saved, &a->flow)) {
         if (!a->quiet)
             fprintf(stderr, "reusing the trained flow in %s (%zu blocks)\n", a->flow_path,
-                    planned);
+                    af_flow_block_count(saved));
         s->flow = saved;
         return 0;
     }
     if (saved && !a->quiet)
-        fprintf(stderr, "resuming from %s at block %zu of %zu\n", a->flow_path,
-                af_flow_block_count(saved) + 1, planned);
+        fprintf(stderr, "resuming from %s at block %zu\n", a->flow_path,
+                af_flow_block_count(saved) + 1);
 
     int tty = isatty(STDERR_FILENO);
     target_context context = {s->model, s->eval};
