@@ -94,12 +94,14 @@ static ast_function *function(lang_context *ctx, ast_decl *result, const char *n
 
 %precedence IFX
 %precedence ELSE
-%precedence BOUND_END
 %right '?' ':'
 %left OR
 %left AND
 %left EQ NE
 %left '<' '>' LE GE
+/* A bound <lower=a> ends at '>': reducing it binds tighter than '>' but
+ * looser than arithmetic, so <lower=a + 1> still works. */
+%precedence BOUND_END
 %left '+' '-'
 %left '*' '/' '%' ELT_MUL ELT_DIV INT_DIV
 %precedence UNARY
