@@ -161,8 +161,10 @@ static ast_type check_unary(checker *c, ast_expr *e)
         if (t.base == TYPE_MATRIX)
             return t;
     }
-    diag_error(&c->ctx->diag, e->span, NULL, "'%s' is not defined for %s",
-               e->oper == OPER_NEG ? "-" : e->oper == OPER_NOT ? "!" : "'",
+    diag_error(&c->ctx->diag, e->span, NULL, "%s is not defined for %s",
+               e->oper == OPER_NEG   ? "negation (-)"
+               : e->oper == OPER_NOT ? "logical not (!)"
+                                     : "transposition (')",
                text(t, (char[64]){0}));
     return ERROR_TYPE;
 }

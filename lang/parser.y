@@ -279,8 +279,12 @@ var_decl:
           $$->name = $2;
           $$->name_span = @2;
           $$->span = @$;
-          diag_error(&ctx->diag, @$, "write 'array[...] type name', as Stan 2.33 does",
-                     "'type %s[...]' is the old Stan array syntax, which afm does not accept", $2);
+          const char *src = ctx->diag.source;
+          int type_len = (int)(@1.end - @1.begin), sizes_len = (int)(@4.end - @4.begin);
+          diag_error(&ctx->diag, @$, "afm accepts only the array syntax of Stan 2.33 and later",
+                     "'%.*s %s[%.*s]' is old Stan array syntax; write 'array[%.*s] %.*s %s'",
+                     type_len, src + @1.begin, $2, sizes_len, src + @4.begin, sizes_len,
+                     src + @4.begin, type_len, src + @1.begin, $2);
       }
   ;
 
