@@ -37,17 +37,12 @@ int af_output_write_csv(const char *path, const af_output_setting *settings,
 int af_output_write_bytes(const char *path, const void *bytes, size_t size, char *message,
                           size_t message_len);
 
-/* Importance-weight diagnostics of the log weights. */
-typedef struct {
-    double ess;       /* (sum w)^2 / sum w^2 */
-    double log_z;     /* log of the mean weight: estimate of log Z */
-    double log_z_se;  /* its delta-method standard error */
-} af_output_weights;
+struct af_weights_summary;
 
-void af_output_weight_stats(const double *log_weight, size_t n, af_output_weights *out);
-
-/* Prints the summary table (mean, sd, 5%, 50%, 95% per column) and the
- * weight diagnostics to OUT. Returns 0, or non-zero when out of memory. */
-int af_output_print_summary(FILE *out, const af_output_draws *draws);
+/* Prints the summary table of DRAWS (mean, sd, 5%, 50%, 95% per column) and
+ * the weight diagnostics WEIGHTS (of the draws before any resampling) to
+ * OUT. Returns 0, or non-zero when out of memory. */
+int af_output_print_summary(FILE *out, const af_output_draws *draws,
+                            const struct af_weights_summary *weights);
 
 #endif

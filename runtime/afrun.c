@@ -21,6 +21,7 @@
 #include "af_lang.h"
 #include "af_output.h"
 #include "af_store.h"
+#include "af_weights.h"
 
 #define AFRUN_VERSION "0.1.0"
 
@@ -33,6 +34,7 @@ typedef struct {
     size_t samples;
     int quiet;
     int retrain;
+    int resample;
     af_flow_options flow;
 } afrun_args;
 
@@ -60,6 +62,8 @@ static void print_usage(FILE *out)
           "  --flow FILE          flow file to reuse, resume or write (default: the output\n"
           "                       path with .flow in place of .csv)\n"
           "  --retrain            train anew even when the flow file matches\n"
+          "  --resample           write draws resampled in proportion to their importance\n"
+          "                       weights (unweighted; rows may repeat)\n"
           "  --threads N          worker threads; the samples do not depend on it\n"
           "                       (default: the number of processors)\n"
           "  --quiet              no progress on stderr\n"
@@ -200,9 +204,13 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
         printf("afrun %s\n", AFRUN_VERSION);
         return 1;
     }
-    if (!strcmp(name, "--quiet") || !strcmp(name, "--retrain")) {
+    int *flag = !strcmp(name, "--quiet")      ? &a->quiet
+                : !strcmp(name, "--retrain")  ? &a->retrain
+                : !strcmp(name, "--resample") ? &a->resample
+                                              : NULL;
+    if (flag) {
         if (!equals) {
-            *(name[2] == 'q' ? &a->quiet : &a->retrain) = 1;
+            *flag = 1;
             return 0;
         }
         fprintf(stderr, "afrun: option %s takes no value\n", name);
@@ -420,6 +428,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "rk4_steps", "%zu", f->substeps);
     add_setting(t, "flow_file", "%s", a->flow_path);
     add_setting(t, "threads", "%zu", f->threads);
+    add_setting(t, "resampled", "%s", a->resample ? "true" : "false");
     add_setting(t, "train_seconds", "%.1f", train_seconds);
 }
 
@@ -429,6 +438,7 @@ typedef struct {
     af_eval *eval;
     af_flow *flow;
     double *z, *lp, *lp_approx, *log_weight, *values;
+    af_weights_summary weights;  /* of the draws before any resampling */
     const char **names;
 } afrun_state;
 
@@ -446,6 +456,41 @@ static void state_free(afrun_state *s)
 }
 
 /* Draws the samples and evaluates lp__, log_weight and the output columns. */
+/* Replaces the N draws by N draws taken from them in proportion to their
+ * importance weights (systematic resampling). Each row keeps its own
+ * lp__, lp_approx__ and log_weight. */
+static int resample_draws(afrun_state *s, size_t n, size_t d, uint64_t seed, char *msg,
+                          size_t len)
+{
+    size_t *index = malloc(n * sizeof *index);
+    double *z = malloc(n * d * sizeof *z), *row = malloc(3 * n * sizeof *row);
+    int rc = -1;
+
+    if (!index || !z || !row)
+        snprintf(msg, len, "out of memory while resampling %zu draws", n);
+    else if (af_weights_resample(s->log_weight, n, seed, index))
+        snprintf(msg, len, "cannot resample: every importance weight is zero");
+    else
+        rc = 0;
+
+    if (rc == 0) {
+        memcpy(z, s->z, n * d * sizeof *z);
+        memcpy(row, s->lp, n * sizeof *row);
+        memcpy(row + n, s->lp_approx, n * sizeof *row);
+        memcpy(row + 2 * n, s->log_weight, n * sizeof *row);
+        for (size_t p = 0; p < n; p++) {
+            memcpy(s->z + p * d, z + index[p] * d, d * sizeof *z);
+            s->lp[p] = row[index[p]];
+            s->lp_approx[p] = row[n + index[p]];
+            s->log_weight[p] = row[2 * n + index[p]];
+        }
+    }
+    free(index);
+    free(z);
+    free(row);
+    return rc;
+}
+
 static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t len)
 {
     const size_t n = a->samples, d = af_model_dim(s->model);
@@ -467,10 +512,13 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
         af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
         return -1;
 
-    for (size_t p = 0; p < n; p++) {
+    for (size_t p = 0; p < n; p++)
         s->log_weight[p] = s->lp[p] - s->lp_approx[p];
+    af_weights_summarise(s->log_weight, n, &s->weights);
+    if (a->resample && resample_draws(s, n, d, a->flow.seed, msg, len))
+        return -1;
+    for (size_t p = 0; p < n; p++)
         af_model_constrain(s->model, s->z + p * d, s->values + p * cols);
-    }
     for (size_t j = 0; j < cols; j++)
         s->names[j] = af_model_column_name(s->model, j);
     return 0;
@@ -480,19 +528,24 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
  * flow has not reached the target (a well-trained flow keeps most of it). */
 #define LOW_ESS_FRACTION 0.1
 
-static void warn_low_ess(const af_output_draws *draws)
+static void warn_poor_weights(const af_weights_summary *weights, size_t n)
 {
-    af_output_weights w;
-    af_output_weight_stats(draws->log_weight, draws->n, &w);
-    double fraction = w.ess / (double)draws->n;
+    const af_weights_summary w = *weights;
+    double fraction = w.ess / (double)n;
 
-    if (fraction >= LOW_ESS_FRACTION)
-        return;
-    fprintf(stderr,
-            "afrun: warning: the importance-weight ESS is %.1f of %zu draws (%.1f%%), so the "
-            "flow is far from the target and the summary and log Z are not reliable. Train "
-            "longer (--iterations, --blocks) or check that the model's density is proper.\n",
-            w.ess, draws->n, 100.0 * fraction);
+    if (fraction < LOW_ESS_FRACTION)
+        fprintf(stderr,
+                "afrun: warning: the importance-weight ESS is %.1f of %zu draws (%.1f%%), so "
+                "the flow is far from the target and the summary and log Z are not reliable. "
+                "Train longer (--iterations, --blocks) or check that the model's density is "
+                "proper.\n",
+                w.ess, n, 100.0 * fraction);
+    else if (w.pareto_k > AF_WEIGHTS_K_UNRELIABLE)
+        fprintf(stderr,
+                "afrun: warning: the Pareto k of the importance weights is %.2f (above %.1f): "
+                "a few draws carry most of the weight, so log Z and weighted estimates are not "
+                "reliable. Train longer (--iterations, --blocks).\n",
+                w.pareto_k, AF_WEIGHTS_K_UNRELIABLE);
 }
 
 static double now_seconds(void)
@@ -594,9 +647,9 @@ static int run(afrun_args *a, afrun_state *s)
     if (!a->quiet)
         fprintf(stderr, "wrote %zu samples to %s in %.1f s\n", a->samples, a->output_path,
                 seconds);
-    if (af_output_print_summary(stdout, &draws))
+    if (af_output_print_summary(stdout, &draws, &s->weights))
         return -1;
-    warn_low_ess(&draws);
+    warn_poor_weights(&s->weights, draws.n);
     return 0;
 }
 

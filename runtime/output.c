@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "af_output.h"
+#include "af_weights.h"
 
 /* Ten significant digits: importance weights come from differences of
  * log-densities, so they need more than CmdStan's default of six. */
@@ -148,27 +149,6 @@ int af_output_write_bytes(const char *path, const void *bytes, size_t size, char
     return write_atomically(path, write_bytes, &content, msg, len);
 }
 
-void af_output_weight_stats(const double *log_weight, size_t n, af_output_weights *out)
-{
-    double max = -INFINITY;
-    for (size_t p = 0; p < n; p++)
-        if (log_weight[p] > max)
-            max = log_weight[p];
-
-    double sum = 0.0, sum_sq = 0.0;
-    for (size_t p = 0; p < n; p++) {
-        double w = exp(log_weight[p] - max);
-        sum += w;
-        sum_sq += w * w;
-    }
-    double mean = sum / (double)n, var = sum_sq / (double)n - mean * mean;
-
-    out->ess = sum_sq > 0 ? sum * sum / sum_sq : 0.0;
-    out->log_z = max + log(mean);
-    /* sd of the mean weight over the mean weight, to first order. */
-    out->log_z_se = n > 1 ? sqrt(fmax(var, 0.0) / (double)(n - 1)) / mean : NAN;
-}
-
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -187,7 +167,8 @@ static double quantile(const double *sorted, size_t n, double q)
     return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
 }
 
-int af_output_print_summary(FILE *out, const af_output_draws *draws)
+int af_output_print_summary(FILE *out, const af_output_draws *draws,
+                            const af_weights_summary *w)
 {
     const size_t n = draws->n;
     double *col = malloc((n ? n : 1) * sizeof *col);
@@ -212,9 +193,9 @@ int af_output_print_summary(FILE *out, const af_output_draws *draws)
     }
     free(col);
 
-    af_output_weights w;
-    af_output_weight_stats(draws->log_weight, n, &w);
-    fprintf(out, "\n%zu draws; importance-weight ESS %.1f (%.1f%%); log Z %.4f (se %.4f)\n", n,
-            w.ess, n ? 100.0 * w.ess / (double)n : 0.0, w.log_z, w.log_z_se);
+    fprintf(out,
+            "\n%zu draws; importance-weight ESS %.1f (%.1f%%); Pareto k %.2f; log Z %.4f "
+            "(se %.4f)\n",
+            n, w->ess, n ? 100.0 * w->ess / (double)n : 0.0, w->pareto_k, w->log_z, w->log_z_se);
     return 0;
 }

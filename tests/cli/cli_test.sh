@@ -113,6 +113,19 @@ run_normal "$work/a.csv"
 check "damaged flow file exits 1" test $? -eq 1
 check "damaged flow file is named" grep -q "a.flow: not an afm flow file" "$work/err"
 
+# Resampling reuses the flow, writes as many rows, repeats some, and reports
+# the weights of the draws before resampling.
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    --seed 7 -o "$work/c.csv" --flow "$work/b.flow" "${fast[@]}" >"$work/plain" 2>"$work/err"
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    --seed 7 -o "$work/a.csv" --flow "$work/b.flow" --resample "${fast[@]}" >"$work/resampled" \
+    2>"$work/err"
+check "resample exits 0" test $? -eq 0
+check "resample is recorded" grep -qx "# resampled = true" "$work/a.csv"
+check "resample keeps 4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
+check "resampled rows repeat" test "$(grep -v '^#' "$work/a.csv" | sort -u | wc -l)" -lt 4001
+check "resample keeps weight summary" cmp -s <(tail -n 1 "$work/plain") <(tail -n 1 "$work/resampled")
+
 # Posterior N(8 / 4.01, 1 / 4.01): mean 1.99501, sd 0.49938. Monte Carlo
 # error of the mean is 0.008; the rest of each bound is flow error.
 moments_ok() {
@@ -122,6 +135,19 @@ moments_ok() {
               exit !(m > 1.995 - 0.05 && m < 1.995 + 0.05 && sd > 0.4994 * 0.9 && sd < 0.4994 * 1.1) }'
 }
 check "posterior moments" moments_ok "$work/a.csv"
+
+# Importance-weighted moments of a flow trained a little longer: Monte Carlo
+# error about 0.01 for the mean; the bounds leave room for the flow's error.
+weighted_ok() {
+    grep -v '^#' "$1" | awk -F, 'NR == 2 { max = $3 } NR > 1 { lw[NR] = $3; mu[NR] = $4; if ($3 > max) max = $3 }
+        END { for (i in lw) { w = exp(lw[i] - max); sw += w; s += w * mu[i]; ss += w * mu[i] * mu[i] }
+              m = s / sw; sd = sqrt(ss / sw - m * m);
+              printf "weighted mean %.4f sd %.4f\n", m, sd;
+              exit !(m > 1.995 - 0.03 && m < 1.995 + 0.03 && sd > 0.4994 * 0.95 && sd < 0.4994 * 1.05) }'
+}
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    --seed 7 -o "$work/d.csv" "${fast[@]}" --iterations 200 >"$work/out" 2>"$work/err"
+check "weighted posterior moments" weighted_ok "$work/d.csv"
 
 # lp__ is the exact log-density: check the first row against the formula.
 lp_ok() {
