@@ -20,6 +20,8 @@ typedef int (*af_target_fn)(void *context, double level, const double *x, size_t
  * the context for another thread (NULL: training evaluates on one thread). */
 typedef struct af_target {
     size_t dim;
+    int own_path;  /* non-zero: f_k is the target at level beta_k itself, not
+                      N(0, I)^(1 - beta_k) q^beta_k */
     af_target_fn eval;
     void *context;
     void *(*clone)(void *context);  /* may be NULL; returns NULL when out of memory */

@@ -155,19 +155,22 @@ static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const dou
 
 /* Loss and gradient of unit U on thread T. Loss per point:
  * -log f(x_S) - logdet + a S sum_s |x_s - x_(s-1)|^2, with
- * log f = (1 - beta) log N(x; 0, I) + beta log q, up to constants. */
+ * log f = (1 - beta) log N(x; 0, I) + beta log q up to constants, or the
+ * target at level beta itself when it defines its own path. */
 static void run_unit(void *context, size_t thread, size_t u)
 {
     batch_work *w = context;
     thread_work *t = &w->per_thread[thread];
     unit_result *r = &w->per_unit[u];
     const size_t d = w->shape.d, start = unit_start(w, u), b = unit_start(w, u + 1) - start;
-    const double inv_b = 1.0 / (double)w->batch, beta = w->beta;
+    const double inv_b = 1.0 / (double)w->batch;
+    /* Own path: log f = log q_beta, the geometric formula with beta = 1. */
+    const double beta = w->target->own_path ? 1.0 : w->beta;
 
     ode_forward_taped(t->tape, w->theta, w->c, w->x + start * d, b);
     const double *x = ode_work_end(t->tape);
     r->status = 0;
-    if (w->target->eval(t->context, beta, x, b, t->logq, t->score, r->message,
+    if (w->target->eval(t->context, w->beta, x, b, t->logq, t->score, r->message,
                         sizeof r->message)) {
         r->status = -1;
         return;

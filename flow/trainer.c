@@ -138,7 +138,7 @@ typedef struct {
     double *train;        /* train_size x d */
     double *batch;        /* batch x d */
     double *grad, *m, *c; /* parameter gradient, net_prepare constants */
-    double *schedule_logq;   /* SCHEDULE_POINTS values for the adaptive schedule */
+    double *schedule_logq;   /* 2 x SCHEDULE_POINTS values for the adaptive schedule */
     adam_state adam;
     batch_work *work;
     rng_state rng;
@@ -161,7 +161,7 @@ static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *
     tr->grad = malloc(tr->shape.n_params * sizeof *tr->grad);
     tr->m = malloc(o->hidden1 * o->hidden2 * sizeof *tr->m);
     tr->c = malloc(o->hidden1 * o->hidden2 * sizeof *tr->c);
-    tr->schedule_logq = malloc(SCHEDULE_POINTS * sizeof *tr->schedule_logq);
+    tr->schedule_logq = malloc(2 * SCHEDULE_POINTS * sizeof *tr->schedule_logq);
     tr->work = batch_work_new(&tr->shape, o->substeps, b, o->threads ? o->threads : 1, t);
     if (!tr->train || !tr->batch || !tr->grad || !tr->m || !tr->c || !tr->schedule_logq ||
         !tr->work ||
@@ -230,62 +230,93 @@ static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t
     tr->opt->progress(tr->opt->progress_context, &p);
 }
 
-/* ESS over N of the weights exp(DELTA H_i), for H with finite maximum MAX. */
-static double ess_fraction(const double *h, size_t n, double max, double delta)
+/* Log incremental weights log f_next - log f_prev at the first N training
+ * points, for the step from PREV to NEXT, into H. The geometric path's
+ * weights are (next - prev) (log q + |x|^2 / 2) up to a constant, so that
+ * path evaluates the target once per block (when FRESH) and keeps log q +
+ * |x|^2 / 2 in the second half of schedule_logq. Returns 0, or -1 with a
+ * message. */
+static int increment_weights(trainer *tr, size_t n, double prev, double next, int fresh,
+                             double *h, char *msg, size_t len)
 {
-    double sum = 0.0, sum_sq = 0.0;
+    const size_t d = tr->shape.d;
+    const af_target *t = tr->target;
+    double *other = tr->schedule_logq + SCHEDULE_POINTS;
+
+    if (t->own_path) {
+        if (t->eval(t->context, prev, tr->train, n, other, NULL, msg, len) ||
+            t->eval(t->context, next, tr->train, n, h, NULL, msg, len))
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            h[i] = isinf(other[i]) && isinf(h[i]) ? -INFINITY : h[i] - other[i];
+        return 0;
+    }
+
+    if (fresh) {
+        if (t->eval(t->context, 1.0, tr->train, n, other, NULL, msg, len))
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            double sq = 0.0;
+            for (size_t j = i * d; j < (i + 1) * d; j++)
+                sq += tr->train[j] * tr->train[j];
+            other[i] += 0.5 * sq;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        h[i] = isinf(other[i]) ? other[i] : (next - prev) * other[i];
+    return 0;
+}
+
+/* ESS over N of the weights exp(LOG_W), as a fraction of N. */
+static double ess_fraction(const double *log_w, size_t n)
+{
+    double max = -INFINITY, sum = 0.0, sum_sq = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (log_w[i] > max)
+            max = log_w[i];
+    if (!isfinite(max))
+        return 0.0;
     for (size_t i = 0; i < n; i++) {
-        double w = exp(delta * (h[i] - max));  /* 0 where h is -inf */
+        double w = exp(log_w[i] - max);  /* 0 where log_w is -inf */
         sum += w;
         sum_sq += w * w;
     }
     return sum * sum / sum_sq / (double)n;
 }
 
-/* Chooses the beta after PREV so that the incremental weights f_next / f_prev
- * = exp((next - prev) (log q - log N(0, I))) keep ess_fraction of the
- * training points, as adaptive SMC does. Returns 0, or -1 with a message. */
+/* Chooses the beta after PREV so that the incremental weights f_next /
+ * f_prev keep ess_fraction of the training points' ESS, as adaptive SMC
+ * does, by bisection on the step. Returns 0, or -1 with a message. */
 static int adaptive_beta(trainer *tr, double prev, double *next, char *msg, size_t len)
 {
-    const size_t d = tr->shape.d;
     const size_t n = tr->opt->train_size < SCHEDULE_POINTS ? tr->opt->train_size : SCHEDULE_POINTS;
     double *h = tr->schedule_logq;
+    double lo = prev, hi = 1.0;
 
-    /* NOTE: a target with its own path would need log q at each trial level;
-     * this uses the geometric path's increment. */
-    if (tr->target->eval(tr->target->context, 1.0, tr->train, n, h, NULL, msg, len))
+    if (increment_weights(tr, n, prev, hi, 1, h, msg, len))
         return -1;
-
-    double max = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        double sq = 0.0;
-        for (size_t j = i * d; j < (i + 1) * d; j++)
-            sq += tr->train[j] * tr->train[j];
-        h[i] += 0.5 * sq;
+    for (size_t i = 0; i < n; i++)
         if (isnan(h[i])) {
             snprintf(msg, len, "the log-density is NaN at a training point");
             return -1;
         }
-        max = fmax(max, h[i]);
-    }
-    if (!isfinite(max)) {
-        snprintf(msg, len, "the log-density is -inf at every training point");
-        return -1;
-    }
-
-    double lo = 0.0, hi = 1.0 - prev;
-    if (ess_fraction(h, n, max, hi) >= tr->opt->ess_fraction) {
+    if (ess_fraction(h, n) >= tr->opt->ess_fraction) {
         *next = 1.0;
         return 0;
     }
-    for (int step = 0; step < 60; step++) {
+
+    /* Each trial of the own path costs two evaluations, so stop at a step
+     * resolution of 1e-4 of the remaining range. */
+    while (hi - lo > 1e-4 * (1.0 - prev)) {
         double mid = 0.5 * (lo + hi);
-        if (ess_fraction(h, n, max, mid) >= tr->opt->ess_fraction)
+        if (increment_weights(tr, n, prev, mid, 0, h, msg, len))
+            return -1;
+        if (ess_fraction(h, n) >= tr->opt->ess_fraction)
             lo = mid;
         else
             hi = mid;
     }
-    *next = prev + fmax(lo, 1e-6);
+    *next = lo > prev ? lo : prev + 1e-4 * (1.0 - prev);
     return 0;
 }
 

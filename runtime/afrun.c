@@ -292,9 +292,7 @@ static int eval_target(void *context, double level, const double *x, size_t n, d
                        double *score, char *msg, size_t len)
 {
     target_context *t = context;
-    /* NOTE: the level is not passed on yet, so every model follows the
-     * geometric path. */
-    (void)level;
+    af_eval_set_level(t->eval, level);
     return af_eval_logp(t->eval, x, n, logq, score, msg, len);
 }
 
@@ -507,6 +505,7 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
         return -1;
     }
 
+    af_eval_set_level(s->eval, 1.0);
     if (af_flow_sample(s->flow, n, a->flow.seed, a->flow.threads, s->z, s->lp_approx, msg,
                        len) ||
         af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
@@ -542,9 +541,10 @@ static void warn_poor_weights(const af_weights_summary *weights, size_t n)
                 w.ess, n, 100.0 * fraction);
     else if (w.pareto_k > AF_WEIGHTS_K_UNRELIABLE)
         fprintf(stderr,
-                "afrun: warning: the Pareto k of the importance weights is %.2f (above %.1f): "
-                "a few draws carry most of the weight, so log Z and weighted estimates are not "
-                "reliable. Train longer (--iterations, --blocks).\n",
+                "afrun: warning: the largest importance weights have a heavy tail (Pareto k "
+                "%.2f, above %.1f): the flow's tails are lighter than the target's, so "
+                "weighted tail estimates and the standard error of log Z are not reliable. "
+                "Train longer (--iterations, --blocks) or draw more samples.\n",
                 w.pareto_k, AF_WEIGHTS_K_UNRELIABLE);
 }
 
@@ -578,8 +578,8 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
 
     int tty = isatty(STDERR_FILENO);
     target_context context = {s->model, s->eval};
-    af_target target = {af_model_dim(s->model), eval_target, &context, clone_target,
-                        release_target};
+    af_target target = {af_model_dim(s->model), af_model_uses_level(s->model), eval_target,
+                        &context, clone_target, release_target};
     a->flow.progress = a->quiet ? NULL : show_progress;
     a->flow.progress_context = &tty;
     a->flow.block_done = save_block;

@@ -176,7 +176,7 @@ static int train_gauss(const gauss_target *g, af_flow **flow, size_t blocks)
     o.batch_size = 500;
     o.iterations = 250;
     o.seed = 42;
-    af_target t = {g->d, gauss_eval, (void *)g, NULL, NULL};
+    af_target t = {g->d, 0, gauss_eval, (void *)g, NULL, NULL};
     char msg[256];
     return af_flow_train(&t, &o, NULL, flow, msg, sizeof msg);
 }
@@ -309,7 +309,7 @@ static void resumed_run_equals_full_run(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
-    af_target t = {2, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
     af_flow_options o;
     af_flow *full, *part, *resumed;
     char msg[256];
@@ -344,7 +344,7 @@ static void flow_file_round_trip_and_damage(void **state)
 {
     (void)state;
     gauss_target g = {2, {0.0, 0.0}, {1.0, 2.0}};
-    af_target t = {2, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
     af_flow_options o;
     af_flow *flow, *back;
     af_flow_identity id = {11, 22, 33}, found;
@@ -419,7 +419,7 @@ static void nan_loss_retries_block(void **state)
 {
     (void)state;
     flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 2, 0};
-    af_target t = {2, flaky_eval, &f, NULL, NULL};
+    af_target t = {2, 0, flaky_eval, &f, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -454,7 +454,7 @@ static void thread_count_does_not_change_results(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, -1.0}, {0.7, 1.4}};
-    af_target t = {2, gauss_eval, &g, share_context, keep_context};
+    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context};
     af_flow_options o;
     af_flow *one, *two;
     char msg[256];
