@@ -53,7 +53,8 @@ typedef int (*af_block_fn)(void *context, const af_flow *flow, char *message,
 /* Polled once per iteration; a non-zero return interrupts training. */
 typedef int (*af_stop_fn)(void *context);
 
-/* Receives one line of news from training (a retry after a NaN). */
+/* Receives one line of news from training: the importance ESS after each
+ * block at beta = 1, and retries after a NaN (starting "warning: "). */
 typedef void (*af_log_fn)(void *context, const char *line);
 
 /* Settings of training and sampling. af_flow_options_default fills them. */
@@ -66,7 +67,10 @@ typedef struct {
     size_t max_blocks;        /* adaptive: most annealing blocks before beta = 1 */
     size_t blocks;            /* geometric: annealing blocks, the last at beta = 1 */
     double beta_first;        /* geometric: beta of the first block */
-    size_t final_blocks;      /* extra blocks at beta = 1 */
+    size_t final_blocks;      /* fewest extra blocks at beta = 1 */
+    size_t max_final_blocks;  /* most extra blocks at beta = 1 */
+    double target_ess;        /* extra blocks stop once the importance ESS of the
+                                 training points reaches this fraction */
     size_t train_size;        /* points in the training set */
     size_t batch_size;        /* points per Adam iteration */
     size_t iterations;        /* Adam iterations per block */
@@ -101,9 +105,10 @@ enum {
 int af_flow_train(const af_target *target, const af_flow_options *options,
                   const af_flow *start, af_flow **out, char *message, size_t message_len);
 
-/* Tells whether FLOW has every block that OPTIONS train: it reached beta = 1
- * and has the final blocks after it. */
-int af_flow_complete(const af_flow *flow, const af_flow_options *options);
+/* Tells whether training of FLOW finished: it reached beta = 1 and its
+ * extra blocks there met their stopping rule. A flow read from a file keeps
+ * the mark. */
+int af_flow_complete(const af_flow *flow);
 
 /* Identity of the model behind a flow file, supplied by the front end. */
 typedef struct {

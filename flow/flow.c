@@ -13,6 +13,7 @@ struct af_flow {
     net_shape shape;
     size_t substeps;
     size_t count, capacity;
+    int complete;   /* training finished */
     double *beta;   /* per block */
     double *theta;  /* capacity x n_params */
 };
@@ -53,6 +54,16 @@ int flow_append(struct af_flow *f, double beta, const double *theta)
            f->shape.n_params * sizeof *f->theta);
     f->count++;
     return 0;
+}
+
+int af_flow_complete(const af_flow *f)
+{
+    return f->complete;
+}
+
+void flow_mark_complete(struct af_flow *f, int complete)
+{
+    f->complete = complete;
 }
 
 const net_shape *flow_shape(const struct af_flow *f)

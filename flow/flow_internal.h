@@ -143,6 +143,7 @@ struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacit
  * summed divergence integral in *LOGDET. For tests and single points. */
 void flow_push_point(const struct af_flow *flow, double *x, double *logdet);
 
+void flow_mark_complete(struct af_flow *flow, int complete);
 const net_shape *flow_shape(const struct af_flow *flow);
 size_t flow_substeps(const struct af_flow *flow);
 const double *flow_block_weights(const struct af_flow *flow, size_t block);

@@ -8,7 +8,7 @@
  *   u64 model, data, settings      af_flow_identity
  *   u64 d, h1, h2, substeps        network shape and RK4 steps
  *   f64 sharpness
- *   u64 blocks
+ *   u64 blocks, u64 complete        block count, 1 when training finished
  *   blocks x (f64 beta, f64 weights[n_params])
  *   u64 checksum                   FNV-1a of every byte before it */
 #include <stdio.h>
@@ -20,7 +20,7 @@
 
 static const char flow_magic[8] = {'A', 'F', 'M', 'F', 'L', 'O', 'W', '\0'};
 
-enum { FLOW_VERSION = 1, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 };
+enum { FLOW_VERSION = 1, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
 
 #define BYTE_ORDER_MARK 0x01020304u
 
@@ -94,6 +94,7 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
     put_u64(&c, flow_substeps(flow));
     put(&c, &sh->sharpness, 8);
     put_u64(&c, count);
+    put_u64(&c, (uint64_t)af_flow_complete(flow));
     for (size_t k = 0; k < count; k++) {
         double beta = af_flow_block_beta(flow, k);
         put(&c, &beta, 8);
@@ -108,7 +109,7 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
 
 /* Reads and checks the fixed header; fills the shape fields and *COUNT. */
 static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], double *sharpness,
-                       uint64_t *count, char *msg, size_t len)
+                       uint64_t *count, uint64_t *complete, char *msg, size_t len)
 {
     char magic[8];
     uint32_t version, mark;
@@ -135,7 +136,7 @@ static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], doubl
                      get_u64(c, &id->settings_hash);
     for (int i = 0; i < 4; i++)
         short_read = short_read || get_u64(c, &shape[i]);
-    if (short_read || get(c, sharpness, 8) || get_u64(c, count)) {
+    if (short_read || get(c, sharpness, 8) || get_u64(c, count) || get_u64(c, complete)) {
         snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
         return -1;
     }
@@ -155,12 +156,12 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
                         af_flow **out, char *msg, size_t len)
 {
     cursor c = {(unsigned char *)bytes, 0, size};
-    uint64_t shape[4], count, stored;
+    uint64_t shape[4], count, complete, stored;
     double sharpness;
     net_shape sh;
 
     *out = NULL;
-    if (read_header(&c, id, shape, &sharpness, &count, msg, len))
+    if (read_header(&c, id, shape, &sharpness, &count, &complete, msg, len))
         return -1;
 
     net_shape_init(&sh, shape[0], shape[1], shape[2], sharpness);
@@ -188,6 +189,7 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
         flow_append(flow, beta, (const double *)(bytes + c.pos));  /* within capacity */
         c.pos += sh.n_params * 8;
     }
+    flow_mark_complete(flow, complete != 0);
     *out = flow;
     return 0;
 }

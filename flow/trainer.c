@@ -28,6 +28,8 @@ void af_flow_options_default(af_flow_options *o)
     o->blocks = 8;
     o->beta_first = 0.05;
     o->final_blocks = 1;
+    o->max_final_blocks = 1;
+    o->target_ess = 0.9;
     o->train_size = 100000;
     o->batch_size = 1000;
     o->iterations = 400;
@@ -54,6 +56,8 @@ static int check_options(const af_target *t, const af_flow_options *o, char *msg
         bad = "the number of blocks must be positive";
     else if (!(o->ess_fraction > 0 && o->ess_fraction < 1))
         bad = "the ESS fraction of the adaptive schedule must be in (0, 1)";
+    else if (o->max_final_blocks < o->final_blocks || !(o->target_ess > 0 && o->target_ess <= 1))
+        bad = "the most final blocks must be at least the fewest, the target ESS in (0, 1]";
     else if (!(o->beta_first > 0 && o->beta_first <= 1))
         bad = "the first beta must be in (0, 1]";
     else if (o->batch_size == 0 || o->train_size < o->batch_size)
@@ -67,18 +71,20 @@ static int check_options(const af_target *t, const af_flow_options *o, char *msg
     return bad != NULL;
 }
 
-int af_flow_complete(const af_flow *flow, const af_flow_options *o)
+/* Blocks at beta = 1 after the first one there. */
+static size_t extra_blocks(const af_flow *flow)
 {
     size_t at_one = 0;
     for (size_t k = 0; k < af_flow_block_count(flow); k++)
         at_one += af_flow_block_beta(flow, k) >= 1.0;
-    return at_one >= 1 + o->final_blocks;
+    return at_one > 0 ? at_one - 1 : 0;
 }
 
 /* Blocks of a full run for the progress display, or 0 when adaptive. */
 static size_t planned_blocks(const af_flow_options *o)
 {
-    return o->adaptive ? 0 : o->blocks + o->final_blocks;
+    int fixed = !o->adaptive && o->max_final_blocks == o->final_blocks;
+    return fixed ? o->blocks + o->final_blocks : 0;
 }
 
 static uint64_t hash_size(uint64_t h, size_t v)
@@ -98,9 +104,9 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
     const size_t sizes[] = {o->hidden1,      o->hidden2,    o->substeps,
                             o->blocks,       o->final_blocks, o->train_size,
                             o->batch_size,   o->iterations, (size_t)o->adaptive,
-                            o->max_blocks};
+                            o->max_blocks,   o->max_final_blocks};
     const double reals[] = {o->sharpness, o->beta_first, o->learning_rate, o->clip_norm,
-                            o->w2_weight, o->ess_fraction};
+                            o->w2_weight, o->ess_fraction, o->target_ess};
 
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         h = hash_size(h, sizes[i]);
@@ -130,6 +136,8 @@ static double seconds_since(const struct timespec *start)
  * good to a few percent. */
 enum { SCHEDULE_POINTS = 4096 };
 
+static double ess_fraction(const double *log_w, size_t n);
+
 /* State of one training run. */
 typedef struct {
     const af_target *target;
@@ -138,6 +146,8 @@ typedef struct {
     double *train;        /* train_size x d */
     double *batch;        /* batch x d */
     double *grad, *m, *c; /* parameter gradient, net_prepare constants */
+    double *train_logrho;    /* train_size: flow log-density of each training point */
+    double *logdet;          /* train_size: scratch for one push */
     double *schedule_logq;   /* 2 x SCHEDULE_POINTS values for the adaptive schedule */
     adam_state adam;
     batch_work *work;
@@ -162,14 +172,23 @@ static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *
     tr->m = malloc(o->hidden1 * o->hidden2 * sizeof *tr->m);
     tr->c = malloc(o->hidden1 * o->hidden2 * sizeof *tr->c);
     tr->schedule_logq = malloc(2 * SCHEDULE_POINTS * sizeof *tr->schedule_logq);
+    tr->train_logrho = malloc(o->train_size * sizeof *tr->train_logrho);
+    tr->logdet = malloc(o->train_size * sizeof *tr->logdet);
     tr->work = batch_work_new(&tr->shape, o->substeps, b, o->threads ? o->threads : 1, t);
     if (!tr->train || !tr->batch || !tr->grad || !tr->m || !tr->c || !tr->schedule_logq ||
-        !tr->work ||
+        !tr->train_logrho || !tr->logdet || !tr->work ||
         adam_init(&tr->adam, tr->shape.n_params))
         return -1;
 
-    for (size_t i = 0; i < o->train_size * d; i++)
-        tr->train[i] = rng_normal(&tr->rng);
+    const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
+    for (size_t p = 0; p < o->train_size; p++) {
+        double sq = 0.0;
+        for (size_t j = p * d; j < (p + 1) * d; j++) {
+            tr->train[j] = rng_normal(&tr->rng);
+            sq += tr->train[j] * tr->train[j];
+        }
+        tr->train_logrho[p] = log_norm - 0.5 * sq;
+    }
     return 0;
 }
 
@@ -181,6 +200,8 @@ static void trainer_free(trainer *tr)
     free(tr->m);
     free(tr->c);
     free(tr->schedule_logq);
+    free(tr->train_logrho);
+    free(tr->logdet);
     adam_free(&tr->adam);
     batch_work_free(tr->work);
 }
@@ -212,12 +233,35 @@ static int train_iteration(trainer *tr, double *theta, double beta, double lr, d
     return rc;
 }
 
-/* Pushes the whole training set through the block THETA. */
+/* Pushes the whole training set through the block THETA, keeping each
+ * point's flow log-density. */
 static int push_train_set(trainer *tr, const double *theta)
 {
+    const size_t n = tr->opt->train_size;
+
     net_prepare(&tr->shape, theta, tr->m, tr->c);
-    return flow_push_parallel(&tr->shape, tr->opt->substeps, 1, theta, tr->c, tr->train,
-                              tr->opt->train_size, NULL, tr->opt->threads ? tr->opt->threads : 1);
+    memset(tr->logdet, 0, n * sizeof *tr->logdet);
+    if (flow_push_parallel(&tr->shape, tr->opt->substeps, 1, theta, tr->c, tr->train, n,
+                           tr->logdet, tr->opt->threads ? tr->opt->threads : 1))
+        return -1;
+    for (size_t p = 0; p < n; p++)
+        tr->train_logrho[p] -= tr->logdet[p];
+    return 0;
+}
+
+/* Importance ESS fraction of q / rho over the first SCHEDULE_POINTS
+ * training points: how close the flow so far is to the target. */
+static int training_ess(trainer *tr, double *ess, char *msg, size_t len)
+{
+    const size_t n = tr->opt->train_size < SCHEDULE_POINTS ? tr->opt->train_size : SCHEDULE_POINTS;
+    double *lw = tr->schedule_logq;
+
+    if (tr->target->eval(tr->target->context, 1.0, tr->train, n, lw, NULL, msg, len))
+        return -1;
+    for (size_t p = 0; p < n; p++)
+        lw[p] -= tr->train_logrho[p];
+    *ess = ess_fraction(lw, n);
+    return 0;
 }
 
 static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t it,
@@ -401,8 +445,8 @@ static int train_block(trainer *tr, size_t k, size_t blocks, double beta, double
         lr *= 0.5;
         if (tr->opt->log) {
             char line[800];
-            snprintf(line, sizeof line, "non-finite loss in %s; retrying the block with step "
-                     "size %g", why, lr);
+            snprintf(line, sizeof line, "warning: non-finite loss in %s; retrying the block "
+                     "with step size %g", why, lr);
             tr->opt->log(tr->opt->log_context, line);
         }
     }
@@ -433,12 +477,39 @@ static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double 
 
 /* Trains the blocks after those already in FLOW. Returns 0, 2 when
  * stopped, or -1 with a message. */
+/* After a block at beta = 1: decides whether training is complete. The
+ * extra blocks there continue, between final_blocks and max_final_blocks
+ * of them, until the importance ESS of the training points reaches
+ * target_ess or stops rising. *LAST_ESS carries the previous measurement. */
+static int check_complete(trainer *tr, af_flow *flow, double *last_ess, char *msg, size_t len)
+{
+    const af_flow_options *o = tr->opt;
+    size_t extra = extra_blocks(flow);
+    double ess;
+
+    if (training_ess(tr, &ess, msg, len))
+        return -1;
+    if (o->log) {
+        char line[160];
+        snprintf(line, sizeof line, "after block %zu (beta 1): importance ESS %.1f%% of the "
+                 "training points", af_flow_block_count(flow), 100.0 * ess);
+        o->log(o->log_context, line);
+    }
+    int done = extra >= o->final_blocks &&
+               (extra >= o->max_final_blocks || ess >= o->target_ess ||
+                (extra > o->final_blocks && ess < *last_ess + 0.01));
+    flow_mark_complete(flow, done);
+    *last_ess = ess;
+    return 0;
+}
+
 static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *warm, char *msg,
                            size_t len)
 {
     const size_t blocks = planned_blocks(tr->opt);
+    double last_ess = 0.0;
 
-    while (!af_flow_complete(flow, tr->opt)) {
+    while (!af_flow_complete(flow)) {
         size_t k = af_flow_block_count(flow);
         double prev = k ? af_flow_block_beta(flow, k - 1) : 0.0, beta;
 
@@ -451,6 +522,8 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
             snprintf(msg, len, "out of memory after block %zu", k + 1);
             return -1;
         }
+        if (beta >= 1.0 && check_complete(tr, flow, &last_ess, msg, len))
+            return -1;
         if (tr->opt->block_done && tr->opt->block_done(tr->opt->block_context, flow, msg, len))
             return -1;
     }

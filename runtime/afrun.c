@@ -54,7 +54,11 @@ static void print_usage(FILE *out)
           "  --ess-fraction X     adaptive: ESS fraction kept per beta step (default 0.5)\n"
           "  --max-blocks K       adaptive: most annealing blocks (default 40)\n"
           "  --blocks K           geometric: annealing blocks (default 8)\n"
-          "  --final-blocks K     extra blocks at beta = 1 (default 1)\n"
+          "  --final-blocks K     fewest extra blocks at beta = 1 (default 1)\n"
+          "  --max-final-blocks K most extra blocks at beta = 1; they stop early once the\n"
+          "                       importance ESS reaches --target-ess (default 1)\n"
+          "  --target-ess X       importance ESS fraction that ends the extra blocks\n"
+          "                       (default 0.9)\n"
           "  --iterations N       Adam iterations per block (default 400)\n"
           "  --train-size N       points in the training set (default 100000)\n"
           "  --batch-size N       points per Adam iteration (default 1000)\n"
@@ -104,10 +108,10 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
         size_t minimum;
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
                   {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
-                  {"--threads", 1},    {"--max-blocks", 1}};
+                  {"--threads", 1},    {"--max-blocks", 1}, {"--max-final-blocks", 0}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
                       &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
-                      &a->flow.threads,    &a->flow.max_blocks};
+                      &a->flow.threads,    &a->flow.max_blocks, &a->flow.max_final_blocks};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -120,7 +124,8 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
 static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
-                                         "--output", "--flow", "--schedule", "--ess-fraction"};
+                                         "--output", "--flow", "--schedule", "--ess-fraction",
+                                         "--target-ess"};
     size_t minimum;
     afrun_args scratch;
 
@@ -168,12 +173,12 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
         a->flow.adaptive = !strcmp(value, "adaptive");
         return 0;
     }
-    if (!strcmp(name, "--ess-fraction")) {
-        double *f = &a->flow.ess_fraction;
-        if (parse_double(value, f) == 0 && *f > 0 && *f < 1)
+    if (!strcmp(name, "--ess-fraction") || !strcmp(name, "--target-ess")) {
+        double *f = name[2] == 'e' ? &a->flow.ess_fraction : &a->flow.target_ess;
+        if (parse_double(value, f) == 0 && *f > 0 && *f <= 1)
             return 0;
-        fprintf(stderr, "afrun: invalid ESS fraction '%s': expected a number in (0, 1)\n",
-                value);
+        fprintf(stderr, "afrun: invalid value '%s' for %s: expected a number in (0, 1]\n",
+                value, name);
         return -1;
     }
     if (!strcmp(name, "--data"))
@@ -272,6 +277,8 @@ static int parse_args(afrun_args *a, int argc, char **argv)
                  (int)(csv ? n - 4 : n), a->output_path);
         a->flow_path = a->default_flow_path;
     }
+    if (a->flow.max_final_blocks < a->flow.final_blocks)
+        a->flow.max_final_blocks = a->flow.final_blocks;
     if (a->flow.train_size < a->flow.batch_size) {
         fprintf(stderr,
                 "afrun: --train-size (%zu) must be at least --batch-size (%zu); raise the "
@@ -338,8 +345,9 @@ static int should_stop(void *context)
 
 static void log_line(void *context, const char *line)
 {
-    (void)context;
-    fprintf(stderr, "afrun: warning: %s\n", line);
+    int quiet = *(const int *)context;
+    if (!quiet || strncmp(line, "warning: ", 9) == 0)
+        fprintf(stderr, "afrun: %s\n", line);
 }
 
 /* Where finished blocks are saved, for the block callback. */
@@ -414,6 +422,8 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "max_blocks", "%zu", f->max_blocks);
     add_setting(t, "blocks", "%zu", f->blocks);
     add_setting(t, "final_blocks", "%zu", f->final_blocks);
+    add_setting(t, "max_final_blocks", "%zu", f->max_final_blocks);
+    add_setting(t, "target_ess", "%g", f->target_ess);
     add_setting(t, "beta_first", "%g", f->beta_first);
     add_setting(t, "iterations", "%zu", f->iterations);
     add_setting(t, "train_size", "%zu", f->train_size);
@@ -565,7 +575,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     if (af_store_identity(a->model_path, a->data_path, &a->flow, &sink.id, msg, len) ||
         (!a->retrain && af_store_load(a->flow_path, &sink.id, &saved, msg, len)))
         return -1;
-    if (saved && af_flow_complete(saved, &a->flow)) {
+    if (saved && af_flow_complete(saved)) {
         if (!a->quiet)
             fprintf(stderr, "reusing the trained flow in %s (%zu blocks)\n", a->flow_path,
                     af_flow_block_count(saved));
@@ -586,6 +596,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     a->flow.block_context = &sink;
     a->flow.stop = should_stop;
     a->flow.log = log_line;
+    a->flow.log_context = &a->quiet;
 
     int rc = af_flow_train(&target, &a->flow, saved, &s->flow, msg, len);
     af_flow_free(saved);
