@@ -47,6 +47,10 @@ size_t af_model_dim(const af_model *model);
 size_t af_model_column_count(const af_model *model);
 const char *af_model_column_name(const af_model *model, size_t i);
 
+/* Number of the first output columns that hold the parameters themselves
+ * (what af_model_unconstrain reads). */
+size_t af_model_parameter_column_count(const af_model *model);
+
 /* Maps one unconstrained point Z (d values) to the output columns VALUES
  * (af_model_column_count values). Writes NaN when out of memory. */
 void af_model_constrain(const af_model *model, const double *z, double *values);

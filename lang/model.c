@@ -337,6 +337,14 @@ size_t af_model_column_count(const af_model *model)
     return model->column_count;
 }
 
+size_t af_model_parameter_column_count(const af_model *model)
+{
+    size_t count = 0;
+    for (size_t p = 0; p < model->param_count; p++)
+        count += model->params[p].len;
+    return count;
+}
+
 const char *af_model_column_name(const af_model *model, size_t i)
 {
     return i < model->column_count ? model->columns[i] : NULL;

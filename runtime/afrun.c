@@ -19,6 +19,7 @@
 #include "af_eval.h"
 #include "af_flow.h"
 #include "af_lang.h"
+#include "af_logprob.h"
 #include "af_output.h"
 #include "af_store.h"
 #include "af_weights.h"
@@ -30,11 +31,13 @@ typedef struct {
     const char *data_path;
     const char *output_path;
     const char *flow_path;  /* NULL: the output path with .flow for .csv */
+    const char *log_prob_path;  /* --log-prob: evaluate at these points only */
     char default_flow_path[4096];
     size_t samples;
     int quiet;
     int retrain;
     int resample;
+    int constrained;
     af_flow_options flow;
 } afrun_args;
 
@@ -70,6 +73,11 @@ static void print_usage(FILE *out)
           "                       weights (unweighted; rows may repeat)\n"
           "  --threads N          worker threads; the samples do not depend on it\n"
           "                       (default: the number of processors)\n"
+          "  --log-prob POINTS    print lp__ and its gradient g.1..g.d (unconstrained)\n"
+          "                       at the points in POINTS (CSV rows or a JSON array of\n"
+          "                       arrays) instead of sampling\n"
+          "  --constrained        with --log-prob: the points are parameter values, or an\n"
+          "                       afrun output CSV whose parameter columns are used\n"
           "  --quiet              no progress on stderr\n"
           "  --version            print the version and exit\n"
           "  -h, --help           print this help and exit\n",
@@ -125,7 +133,7 @@ static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
                                          "--output", "--flow", "--schedule", "--ess-fraction",
-                                         "--target-ess"};
+                                         "--target-ess", "--log-prob"};
     size_t minimum;
     afrun_args scratch;
 
@@ -185,6 +193,8 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
         a->data_path = value;
     else if (!strcmp(name, "--flow"))
         a->flow_path = value;
+    else if (!strcmp(name, "--log-prob"))
+        a->log_prob_path = value;
     else
         a->output_path = value;
     return 0;
@@ -212,6 +222,7 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
     int *flag = !strcmp(name, "--quiet")      ? &a->quiet
                 : !strcmp(name, "--retrain")  ? &a->retrain
                 : !strcmp(name, "--resample") ? &a->resample
+                : !strcmp(name, "--constrained") ? &a->constrained
                                               : NULL;
     if (flag) {
         if (!equals) {
@@ -613,7 +624,7 @@ static int run(afrun_args *a, afrun_state *s)
     char msg[1024];
     char *diagnostics = NULL;
 
-    if (af_output_check_writable(a->output_path, msg, sizeof msg)) {
+    if (!a->log_prob_path && af_output_check_writable(a->output_path, msg, sizeof msg)) {
         fprintf(stderr, "afrun: %s\n", msg);
         return -1;
     }
@@ -633,6 +644,14 @@ static int run(afrun_args *a, afrun_state *s)
                 "%s: error: the model has no parameters to sample; declare at least one in "
                 "its parameters block\n",
                 a->model_path);
+        return -1;
+    }
+
+    if (a->log_prob_path) {
+        if (af_logprob_run(s->model, s->eval, a->log_prob_path, a->constrained, stdout, msg,
+                           sizeof msg) == 0)
+            return 0;
+        fprintf(stderr, "afrun: %s\n", msg);
         return -1;
     }
 

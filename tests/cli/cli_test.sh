@@ -159,5 +159,39 @@ lp_ok() {
 }
 check "lp__ matches the closed form" lp_ok "$work/a.csv"
 
+# --log-prob: the log-density and gradient at given points, unconstrained
+# (CSV or JSON) or constrained (an afrun output file, columns found by
+# name). The model has a lower bound, so the two scales differ by exp and
+# its log-Jacobian.
+cat >"$work/lp.afm" <<'MODEL'
+parameters { real mu; real<lower=0> sigma; }
+model { mu ~ normal(0, 1); sigma ~ exponential(1); }
+MODEL
+printf '0.5,0.1\n' >"$work/points.csv"
+"$afrun" "$work/lp.afm" --log-prob "$work/points.csv" >"$work/lp.out" 2>"$work/err"
+check "log-prob exits 0" test $? -eq 0
+check "log-prob header" grep -qx "lp__,g.1,g.2" "$work/lp.out"
+# log N(0.5; 0, 1) - exp(0.1) + 0.1 and its gradient (-0.5, 1 - exp(0.1)).
+lp_row_ok() {
+    awk -F, 'NR == 2 { d1 = $1 + 2.0491094512803203; d2 = $2 + 0.5; d3 = $3 + 0.10517091807564771;
+        exit !(d1 * d1 + d2 * d2 + d3 * d3 < 1e-24) }' "$1"
+}
+check "log-prob value and gradient" lp_row_ok "$work/lp.out"
+echo '[[0.5, 0.1]]' >"$work/points.json"
+"$afrun" "$work/lp.afm" --log-prob "$work/points.json" >"$work/lp.json.out" 2>"$work/err"
+check "log-prob reads JSON" cmp -s "$work/lp.out" "$work/lp.json.out"
+printf 'lp__,sigma,mu\n0,1.1051709180756477,0.5\n' >"$work/constrained.csv"
+"$afrun" "$work/lp.afm" --log-prob "$work/constrained.csv" --constrained >"$work/lp.c.out" \
+    2>"$work/err"
+check "log-prob maps constrained columns" lp_row_ok "$work/lp.c.out"
+printf '0.5,0.1,7\n' >"$work/wide.csv"
+"$afrun" "$work/lp.afm" --log-prob "$work/wide.csv" >"$work/out" 2>"$work/err"
+check "log-prob wrong width exits 1" test $? -eq 1
+check "log-prob wrong width is explained" grep -q "wide.csv:1: expected 2 values, found 3" "$work/err"
+printf 'mu,sigma\n0.5,-1\n' >"$work/outside.csv"
+"$afrun" "$work/lp.afm" --log-prob "$work/outside.csv" --constrained >"$work/out" 2>"$work/err"
+check "log-prob outside support exits 1" test $? -eq 1
+check "log-prob outside support names it" grep -q "point 1: column 'sigma'" "$work/err"
+
 echo "cli: $passed passed, $failed failed"
 test "$failed" -eq 0

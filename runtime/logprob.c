@@ -1,0 +1,300 @@
+/* afrun --log-prob: reads points from a JSON or CSV file, maps constrained
+ * points to the unconstrained scale when asked, and writes the log-density
+ * and its gradient per point. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "af_logprob.h"
+
+/* Points as read: ROWS x WIDTH values, growing by rows. */
+typedef struct {
+    double *values;
+    size_t rows, width, capacity;  /* capacity in rows */
+} point_table;
+
+static int table_add_row(point_table *t, const double *row)
+{
+    if (t->rows == t->capacity) {
+        size_t capacity = t->capacity ? 2 * t->capacity : 64;
+        double *grown = realloc(t->values, capacity * t->width * sizeof *grown);
+        if (!grown)
+            return -1;
+        t->values = grown;
+        t->capacity = capacity;
+    }
+    memcpy(t->values + t->rows * t->width, row, t->width * sizeof *row);
+    t->rows++;
+    return 0;
+}
+
+static char *read_text(const char *path, char *msg, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long n = -1;
+
+    if (!f) {
+        snprintf(msg, len, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0)
+        text = malloc((size_t)n + 1);
+    if (text && fread(text, 1, (size_t)n, f) == (size_t)n)
+        text[n] = '\0';
+    else {
+        free(text);
+        text = NULL;
+        snprintf(msg, len, "cannot read %s", path);
+    }
+    fclose(f);
+    return text;
+}
+
+/* Splits LINE at commas into at most MAX fields (in place). Returns the
+ * field count, or MAX + 1 when there are more. */
+static size_t split_fields(char *line, char **fields, size_t max)
+{
+    size_t n = 0;
+    for (char *p = line;; p++) {
+        if (n == max)
+            return max + 1;
+        fields[n++] = p;
+        p = strchr(p, ',');
+        if (!p)
+            return n;
+        *p = '\0';
+    }
+}
+
+static int parse_number(const char *text, double *out)
+{
+    char *end;
+    while (*text == ' ' || *text == '\t' || *text == '"')
+        text++;
+    *out = strtod(text, &end);
+    while (*end == ' ' || *end == '\t' || *end == '"' || *end == '\r')
+        end++;
+    return end != text && *end == '\0' ? 0 : -1;
+}
+
+/* Where each point value comes from in a CSV row: a column index per value. */
+typedef struct {
+    size_t *column;
+    size_t width;      /* values per point */
+    size_t row_width;  /* fields per row, when a header fixed it; 0 otherwise */
+} column_map;
+
+/* Maps the parameter names of MODEL to the fields of the header HEADER
+ * (N fields). Returns 0, or -1 with a message. */
+static int map_header(const af_model *model, char **header, size_t n, column_map *map,
+                      const char *path, char *msg, size_t len)
+{
+    for (size_t j = 0; j < map->width; j++) {
+        const char *name = af_model_column_name(model, j);
+        size_t k = 0;
+        while (k < n && strcmp(header[k], name) != 0)
+            k++;
+        if (k == n) {
+            snprintf(msg, len, "%s: the header has no column '%s'; constrained points need "
+                     "every parameter column", path, name);
+            return -1;
+        }
+        map->column[j] = k;
+    }
+    map->row_width = n;
+    return 0;
+}
+
+enum { MAX_FIELDS = 100000 };
+
+/* Reads one CSV line into the table. The first line that is not numbers is
+ * the header. Returns 0, or -1 with a message. */
+static int read_csv_line(const af_model *model, char *line, size_t line_no, int constrained,
+                         column_map *map, point_table *t, char **fields, double *row,
+                         const char *path, char *msg, size_t len)
+{
+    size_t n = split_fields(line, fields, MAX_FIELDS);
+    if (n > MAX_FIELDS) {
+        snprintf(msg, len, "%s:%zu: too many columns (limit is %d)", path, line_no, MAX_FIELDS);
+        return -1;
+    }
+
+    double first;
+    if (t->rows == 0 && map->row_width == 0 && parse_number(fields[0], &first) != 0) {
+        for (size_t k = 0; k < n; k++)
+            fields[k][strcspn(fields[k], "\r")] = '\0';
+        if (constrained)
+            return map_header(model, fields, n, map, path, msg, len);
+        map->row_width = n;
+        return 0;
+    }
+
+    size_t expected = map->row_width ? map->row_width : map->width;
+    if (n != expected) {
+        snprintf(msg, len, "%s:%zu: expected %zu values, found %zu%s", path, line_no, expected,
+                 n, constrained ? "" : " (one per unconstrained parameter)");
+        return -1;
+    }
+    for (size_t j = 0; j < map->width; j++) {
+        size_t k = constrained && map->row_width ? map->column[j] : j;
+        if (parse_number(fields[k], &row[j]) != 0) {
+            snprintf(msg, len, "%s:%zu: invalid number '%s' in column %zu", path, line_no,
+                     fields[k], k + 1);
+            return -1;
+        }
+    }
+    return table_add_row(t, row);
+}
+
+static int read_csv(const af_model *model, char *text, int constrained, point_table *t,
+                    const char *path, char *msg, size_t len)
+{
+    column_map map = {calloc(t->width, sizeof(size_t)), t->width, 0};
+    char **fields = malloc(MAX_FIELDS * sizeof *fields);
+    double *row = malloc(t->width * sizeof *row);
+    int rc = map.column && fields && row ? 0 : -1;
+    size_t line_no = 0;
+
+    if (rc)
+        snprintf(msg, len, "out of memory reading %s", path);
+    for (char *line = text; rc == 0 && line && *line; line_no++) {
+        char *next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line[strcspn(line, "\r")] = '\0';
+        if (*line != '\0' && *line != '#')
+            rc = read_csv_line(model, line, line_no + 1, constrained, &map, t, fields, row,
+                               path, msg, len);
+        line = next;
+    }
+    free(map.column);
+    free(fields);
+    free(row);
+    return rc;
+}
+
+static int read_json(cJSON *root, point_table *t, const char *path, char *msg, size_t len)
+{
+    double *row = malloc(t->width * sizeof *row);
+    int single = cJSON_IsArray(root) && cJSON_IsNumber(cJSON_GetArrayItem(root, 0));
+    size_t index = 0;
+    int rc = row ? 0 : -1;
+
+    if (!cJSON_IsArray(root)) {
+        snprintf(msg, len, "%s: expected a JSON array of points", path);
+        rc = -1;
+    }
+    for (cJSON *point = single ? root : (root ? root->child : NULL); rc == 0 && point;
+         point = single ? NULL : point->next, index++) {
+        size_t n = (size_t)cJSON_GetArraySize(point), j = 0;
+        if (!cJSON_IsArray(point) || n != t->width) {
+            snprintf(msg, len, "%s: point %zu: expected an array of %zu numbers", path,
+                     index + 1, t->width);
+            rc = -1;
+            break;
+        }
+        for (cJSON *v = point->child; v; v = v->next, j++) {
+            if (!cJSON_IsNumber(v)) {
+                snprintf(msg, len, "%s: point %zu, value %zu is not a number", path, index + 1,
+                         j + 1);
+                rc = -1;
+                break;
+            }
+            row[j] = v->valuedouble;
+        }
+        if (rc == 0)
+            rc = table_add_row(t, row);
+    }
+    free(row);
+    return rc;
+}
+
+/* Maps the table's points to unconstrained points Z (rows x d). */
+static int to_unconstrained(const af_model *model, const point_table *t, int constrained,
+                            double *z, const char *path, char *msg, size_t len)
+{
+    const size_t d = af_model_dim(model);
+    char why[256];
+
+    for (size_t p = 0; p < t->rows; p++) {
+        const double *values = t->values + p * t->width;
+        if (!constrained)
+            memcpy(z + p * d, values, d * sizeof *z);
+        else if (af_model_unconstrain(model, values, z + p * d, why, sizeof why)) {
+            snprintf(msg, len, "%s: point %zu: %s", path, p + 1, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void write_rows(FILE *out, const double *lp, const double *grad, size_t rows, size_t d)
+{
+    fputs("lp__", out);
+    for (size_t j = 0; j < d; j++)
+        fprintf(out, ",g.%zu", j + 1);
+    fputc('\n', out);
+    for (size_t p = 0; p < rows; p++) {
+        fprintf(out, "%.17g", lp[p]);
+        for (size_t j = 0; j < d; j++)
+            fprintf(out, ",%.17g", grad[p * d + j]);
+        fputc('\n', out);
+    }
+}
+
+int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
+                   FILE *out, char *msg, size_t len)
+{
+    const size_t d = af_model_dim(model);
+    point_table t = {NULL, 0, constrained ? af_model_parameter_column_count(model) : d, 0};
+    char *text = read_text(path, msg, len);
+    double *z = NULL, *lp = NULL, *grad = NULL;
+    int rc = -1;
+
+    if (!text)
+        return -1;
+    const char *start = text + strspn(text, " \t\r\n");
+    if (*start == '[') {
+        cJSON *root = cJSON_Parse(start);
+        if (!root)
+            snprintf(msg, len, "%s: invalid JSON near '%.20s'", path, cJSON_GetErrorPtr());
+        else
+            rc = read_json(root, &t, path, msg, len);
+        cJSON_Delete(root);
+    } else {
+        rc = read_csv(model, text, constrained, &t, path, msg, len);
+    }
+    free(text);
+
+    if (rc == 0 && t.rows == 0) {
+        snprintf(msg, len, "%s: no points", path);
+        rc = -1;
+    }
+    if (rc == 0) {
+        z = malloc(t.rows * d * sizeof *z + 1);
+        lp = malloc(t.rows * sizeof *lp);
+        grad = malloc(t.rows * d * sizeof *grad + 1);
+        rc = z && lp && grad ? 0 : -1;
+        if (rc)
+            snprintf(msg, len, "out of memory for %zu points", t.rows);
+    }
+    if (rc == 0)
+        rc = to_unconstrained(model, &t, constrained, z, path, msg, len);
+    if (rc == 0)
+        rc = af_eval_logp(eval, z, t.rows, lp, grad, msg, len);
+    if (rc == 0)
+        write_rows(out, lp, grad, t.rows, d);
+    free(t.values);
+    free(z);
+    free(lp);
+    free(grad);
+    return rc;
+}
