@@ -4,7 +4,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config flex bison libopenblas-dev libffi-dev \
-libcmocka-dev libcjson-dev libsleef-dev python3"
+libcmocka-dev libcjson-dev libsleef-dev python3 clang"
 
 if [ "$(id -u)" -eq 0 ]; then
     run=""

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Builds the libFuzzer targets with clang and runs each for 60 seconds from
+# the seed corpus. Fails when a target crashes, hangs past the timeout or
+# trips a sanitizer; the failing input is left in the artifact folder.
+# Usage: tests/fuzz/ci.sh [BUILD_DIR]   (default build-fuzz)
+set -eu
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build-fuzz}"
+seconds=60
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DAF_FUZZ=ON
+cmake --build "$build" -j2 --target fuzz_model fuzz_data
+sh "$root/tests/fuzz/seeds.sh" "$work/seeds"
+artifacts="$build/fuzz-artifacts"
+mkdir -p "$artifacts"
+
+for kind in model data; do
+    mkdir -p "$work/corpus_$kind"
+    echo "fuzz_$kind: ${seconds} s"
+    "$build/tests/fuzz/fuzz_$kind" -max_total_time=$seconds -timeout=10 -rss_limit_mb=2048 \
+        -dict="$root/tests/fuzz/$kind.dict" -artifact_prefix="$artifacts/${kind}-" \
+        -print_final_stats=1 "$work/corpus_$kind" "$work/seeds/$kind"
+done
