@@ -408,6 +408,8 @@ static void add_setting(settings_table *t, const char *key, const char *format, 
 static void add_setting(settings_table *t, const char *key, const char *format, ...)
 {
     va_list ap;
+    if (t->n == MAX_SETTINGS)
+        return; /* MAX_SETTINGS is sized for fill_settings; a new line needs it raised */
     va_start(ap, format);
     vsnprintf(t->text[t->n], SETTING_LEN, format, ap);
     va_end(ap);
