@@ -4,6 +4,7 @@
 #include "lang_internal.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ void lang_out_of_memory(jmp_buf *on_failure)
 void *arena_alloc(arena *a, size_t size)
 {
     size_t align = alignof(max_align_t);
+    /* A size near SIZE_MAX would wrap to a small block below. */
+    if (size > SIZE_MAX / 2)
+        lang_out_of_memory(a->on_failure);
     size = (size + align - 1) / align * align;
     arena_block *b = a->head;
     if (b == NULL || b->cap - b->used < size) {

@@ -123,7 +123,13 @@ static selection select_range(lowerer *l, const ast_expr *index, size_t size)
     if (index->args[1] != NULL)
         hi = lower_known_value(l, lower_expr(l, index->args[1]).node, index->args[1]->span,
                                "a range bound");
-    size_t n = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+    /* Both ends are checked first, so that a range such as 1:2147483647
+     * fails before its positions are allocated. */
+    size_t n = 0;
+    if (hi >= lo) {
+        size_t first = checked_index(l, lo, size, index->span);
+        n = checked_index(l, hi, size, index->span) - first + 1;
+    }
     s.at = arena_alloc(&l->ctx->arena, (n ? n : 1) * sizeof *s.at);
     for (size_t k = 0; k < n; k++)
         s.at[k] = checked_index(l, lo + (double)k, size, index->span);
