@@ -28,7 +28,7 @@ void af_flow_options_default(af_flow_options *o)
     o->blocks = 8;
     o->beta_first = 0.05;
     o->final_blocks = 1;
-    o->max_final_blocks = 1;
+    o->max_final_blocks = 5;
     o->target_ess = 0.9;
     o->train_size = 100000;
     o->batch_size = 1000;

@@ -59,7 +59,7 @@ static void print_usage(FILE *out)
           "  --blocks K           geometric: annealing blocks (default 8)\n"
           "  --final-blocks K     fewest extra blocks at beta = 1 (default 1)\n"
           "  --max-final-blocks K most extra blocks at beta = 1; they stop early once the\n"
-          "                       importance ESS reaches --target-ess (default 1)\n"
+          "                       importance ESS reaches --target-ess (default 5)\n"
           "  --target-ess X       importance ESS fraction that ends the extra blocks\n"
           "                       (default 0.9)\n"
           "  --iterations N       Adam iterations per block (default 400)\n"

@@ -22,7 +22,7 @@ check() {
 }
 
 # Small settings: the checks below allow for the flow error they leave.
-loud=(--blocks 3 --final-blocks 1 --iterations 80 --train-size 4000 --batch-size 500)
+loud=(--blocks 3 --final-blocks 1 --max-final-blocks 1 --iterations 80 --train-size 4000 --batch-size 500)
 fast=("${loud[@]}" --quiet)
 
 "$afrun" --help >"$work/help" 2>&1
