@@ -66,6 +66,9 @@ static void print_usage(FILE *out)
           "  --train-size N       points in the training set (default 100000)\n"
           "  --batch-size N       points per Adam iteration (default 1000)\n"
           "  --learning-rate X    Adam step size (default 0.002)\n"
+          "  --hidden N           width of both hidden layers of each velocity MLP\n"
+          "                       (default 32)\n"
+          "  --rk4-steps S        RK4 steps over each block's unit time (default 3)\n"
           "  --flow FILE          flow file to reuse, resume or write (default: the output\n"
           "                       path with .flow in place of .csv)\n"
           "  --retrain            train anew even when the flow file matches\n"
@@ -116,10 +119,12 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
         size_t minimum;
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
                   {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
-                  {"--threads", 1},    {"--max-blocks", 1}, {"--max-final-blocks", 0}};
+                  {"--threads", 1},    {"--max-blocks", 1}, {"--max-final-blocks", 0},
+                  {"--hidden", 1},     {"--rk4-steps", 1}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
                       &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
-                      &a->flow.threads,    &a->flow.max_blocks, &a->flow.max_final_blocks};
+                      &a->flow.threads,    &a->flow.max_blocks, &a->flow.max_final_blocks,
+                      &a->flow.hidden1,    &a->flow.substeps};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -288,6 +293,7 @@ static int parse_args(afrun_args *a, int argc, char **argv)
                  (int)(csv ? n - 4 : n), a->output_path);
         a->flow_path = a->default_flow_path;
     }
+    a->flow.hidden2 = a->flow.hidden1;
     if (a->flow.max_final_blocks < a->flow.final_blocks)
         a->flow.max_final_blocks = a->flow.final_blocks;
     if (a->flow.train_size < a->flow.batch_size) {
