@@ -275,6 +275,18 @@ static ast_type check_index(checker *c, ast_expr *e)
 
 /* ---- literals ---- */
 
+/* The type of an array of ELEMENT, or an error past AF_MAX_ARRAY_DIMS,
+ * because lowering keeps shapes in fixed arrays of that rank. */
+static ast_type add_array_dim(checker *c, ast_type element, af_span span)
+{
+    if (element.dims >= AF_MAX_ARRAY_DIMS) {
+        diag_error(&c->ctx->diag, span, NULL, "too many array dimensions (limit is %d)",
+                   AF_MAX_ARRAY_DIMS);
+        return ERROR_TYPE;
+    }
+    return (ast_type){element.base, element.dims + 1};
+}
+
 static ast_type check_row_literal(checker *c, ast_expr *e)
 {
     int scalars = 1, rows = 1;
@@ -314,7 +326,7 @@ static ast_type check_array_literal(checker *c, ast_expr *e)
     }
     if (is_failed(element))
         return ERROR_TYPE;
-    return (ast_type){element.base, element.dims + 1};
+    return add_array_dim(c, element, e->span);
 }
 
 /* ---- calls ---- */
@@ -396,7 +408,7 @@ static ast_type builtin_type(checker *c, ast_expr *e, const ast_type *args)
     case BUILTIN_REP_MATRIX:
         return (ast_type){TYPE_MATRIX, 0};
     case BUILTIN_REP_ARRAY:
-        return (ast_type){args[0].base, args[0].dims + 1};
+        return add_array_dim(c, args[0], e->span);
     default:
         (void)c;
         return REAL_TYPE;

@@ -51,6 +51,7 @@ static void set_bound(lang_context *ctx, ast_decl *d, const char *name, af_span 
 static ast_decl *sized(ast_decl *d, ast_expr *rows, ast_expr *cols);
 static ast_decl *make_array(lang_context *ctx, ast_expr *sizes, ast_decl *element,
                             af_span span);
+static ast_decl *limit_unsized_dims(lang_context *ctx, ast_decl *d);
 static ast_function *function(lang_context *ctx, ast_decl *result, const char *name,
                               af_span name_span, ast_decl *params, ast_stmt *body,
                               af_span span);
@@ -152,7 +153,7 @@ fundef:
 
 fun_type:
     VOID                            { $$ = ast_decl_new(ctx, TYPE_VOID, @$); }
-  | unsized_type                    { $$ = $1; }
+  | unsized_type                    { $$ = limit_unsized_dims(ctx, $1); }
   ;
 
 unsized_type:
@@ -179,7 +180,7 @@ fun_params:
 
 fun_param:
     unsized_type IDENT
-      { $$ = $1; $$->name = $2; $$->name_span = @2; $$->span = @$; $$->origin = ORIGIN_ARG; }
+      { $$ = limit_unsized_dims(ctx, $1); $$->name = $2; $$->name_span = @2; $$->span = @$; $$->origin = ORIGIN_ARG; }
   ;
 
 data_block:
@@ -544,6 +545,18 @@ static ast_decl *sized(ast_decl *d, ast_expr *rows, ast_expr *cols)
 {
     d->rows = rows;
     d->cols = cols;
+    return d;
+}
+
+/* Caps the dimensions of a function's argument or return type, which the
+ * grammar adds up from 'array[]' and commas without a bound. */
+static ast_decl *limit_unsized_dims(lang_context *ctx, ast_decl *d)
+{
+    if (d->type.dims > AF_MAX_ARRAY_DIMS) {
+        diag_error(&ctx->diag, d->span, NULL, "too many array dimensions (limit is %d)",
+                   AF_MAX_ARRAY_DIMS);
+        d->type.dims = AF_MAX_ARRAY_DIMS;
+    }
     return d;
 }
 
