@@ -15,13 +15,21 @@ typedef struct af_graph af_graph;
 /* Returned by the builders when the graph cannot grow. */
 #define AF_GRAPH_NONE ((size_t)-1)
 
-typedef enum { AF_GRAPH_OK, AF_GRAPH_NO_MEMORY, AF_GRAPH_TOO_MANY_NODES } af_graph_status;
+typedef enum {
+    AF_GRAPH_OK,
+    AF_GRAPH_NO_MEMORY,
+    AF_GRAPH_TOO_MANY_NODES,
+    AF_GRAPH_TOO_MANY_CONSTANTS,
+    AF_GRAPH_TOO_MANY_FOLDED
+} af_graph_status;
 
 /* ---- building ---- */
 
-/* Creates an empty graph that may hold up to MAX_NODES nodes. Returns NULL
- * when out of memory. */
-af_graph *af_graph_new(size_t max_nodes);
+/* Creates an empty graph that may hold up to MAX_NODES nodes and up to
+ * MAX_CONSTANTS values in its constant nodes, and that folds ops on
+ * constants until their operands and results reach MAX_FOLDED values in
+ * all. Returns NULL when out of memory. */
+af_graph *af_graph_new(size_t max_nodes, size_t max_constants, size_t max_folded);
 void af_graph_free(af_graph *graph);
 
 /* Each builder returns the node id, or AF_GRAPH_NONE and sets the status. */

@@ -20,6 +20,8 @@ typedef struct {
 struct af_graph {
     size_t dim;
     size_t max_nodes;
+    size_t max_constants;
+    size_t max_folded, folded; /* values read and written by fold() */
     node *nodes;
     size_t count, cap;
     size_t *args;
@@ -48,12 +50,14 @@ static int grow(void **buf, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
-af_graph *af_graph_new(size_t max_nodes)
+af_graph *af_graph_new(size_t max_nodes, size_t max_constants, size_t max_folded)
 {
     af_graph *g = calloc(1, sizeof *g);
     if (g == NULL)
         return NULL;
     g->max_nodes = max_nodes;
+    g->max_constants = max_constants;
+    g->max_folded = max_folded;
     g->root = AF_GRAPH_NONE;
     return g;
 }
@@ -183,6 +187,10 @@ static node *candidate(af_graph *g)
 size_t af_graph_constant(af_graph *g, const double *values, size_t len)
 {
     size_t start = g->constants_len;
+    if (len > g->max_constants - start) {
+        g->status = AF_GRAPH_TOO_MANY_CONSTANTS;
+        return AF_GRAPH_NONE;
+    }
     if (grow((void **)&g->constants, &g->constants_cap, start + len, sizeof(double)) != 0) {
         g->status = AF_GRAPH_NO_MEMORY;
         return AF_GRAPH_NONE;
@@ -288,9 +296,18 @@ static size_t fold(af_graph *g, af_op op, const size_t *args, size_t nargs, size
     for (size_t k = 0; k < nargs; k++)
         if (g->nodes[args[k]].len > max_len)
             max_len = g->nodes[args[k]].len;
+    /* Shared results add no constants, so the work is bounded apart. An
+     * INDEX op reads one element of its operand and uses no scratch, while
+     * other ops may read all of their operands. */
+    size_t work = op == AF_OP_INDEX ? len : max_len;
+    if (work > g->max_folded - g->folded) {
+        g->status = AF_GRAPH_TOO_MANY_FOLDED;
+        return AF_GRAPH_NONE;
+    }
+    g->folded += work;
     af_operand *operands = calloc(nargs ? nargs : 1, sizeof *operands);
     double *value = malloc(len * sizeof(double));
-    double *scratch = malloc(af_op_scratch_len(max_len, 1) * sizeof(double));
+    double *scratch = malloc(af_op_scratch_len(work, 1) * sizeof(double));
     size_t id = AF_GRAPH_NONE;
     if (operands == NULL || value == NULL || scratch == NULL) {
         g->status = AF_GRAPH_NO_MEMORY;

@@ -18,6 +18,14 @@
 #define AF_MAX_NODES 2000000         /* graph nodes after unrolling */
 #define AF_MAX_UNROLL 10000000       /* loop iterations run while lowering */
 #define AF_MAX_VECTOR_LEN 100000000  /* elements of one variable */
+/* Values kept in the graph's constants (data and values folded from data),
+ * 160 MB. */
+#define AF_MAX_CONSTANTS 20000000
+/* Operand and result values of all ops folded on data while lowering. It
+ * bounds the time that AF_MAX_CONSTANTS does not, because shared results
+ * add no constants: a product of two 2000 x 2000 data matrices stops after
+ * about 1.5 s in a RelWithDebInfo build. */
+#define AF_MAX_FOLDED 50000000
 #define AF_MAX_INCLUDE_DEPTH 16      /* nesting of #include */
 #define AF_MAX_INLINE_DEPTH 64       /* nested calls of user functions while lowering */
 #define AF_MAX_ARGS 64               /* arguments of one call */

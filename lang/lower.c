@@ -32,6 +32,12 @@ size_t lower_checked(lowerer *l, size_t id, af_span span)
     if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_NODES)
         lower_fail(l, span, "use fewer loop iterations or smaller vectors",
                    "too many graph nodes (limit is %d)", AF_MAX_NODES);
+    if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_CONSTANTS)
+        lower_fail(l, span, "use less data or smaller vectors computed from data",
+                   "too many constant values (limit is %d)", AF_MAX_CONSTANTS);
+    if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_FOLDED)
+        lower_fail(l, span, "move the computation to a block that runs per draw",
+                   "too many values computed from data (limit is %d)", AF_MAX_FOLDED);
     lang_out_of_memory(&l->ctx->on_failure);
     return id;
 }
@@ -334,7 +340,7 @@ int lang_lower(lang_context *ctx, ast_program *program, const char *data_path,
     /* Volatile because longjmp may return here after they were changed. */
     lowerer *volatile l = arena_alloc(&ctx->arena, sizeof *l);
     init_lowerer(l, ctx, program, data_path);
-    ctx->graph = af_graph_new(AF_MAX_NODES);
+    ctx->graph = af_graph_new(AF_MAX_NODES, AF_MAX_CONSTANTS, AF_MAX_FOLDED);
     if (ctx->graph == NULL)
         lang_out_of_memory(&ctx->on_failure);
 
