@@ -133,6 +133,10 @@ uint64_t af_flow_hash(uint64_t hash, const void *data, size_t n);
 int af_flow_serialize(const af_flow *flow, const af_flow_identity *identity,
                       unsigned char **bytes, size_t *size);
 
+/* Tells whether SIZE BYTES start with the flow file magic number, so that a
+ * damaged flow file can be told from some other file. */
+int af_flow_has_magic(const unsigned char *bytes, size_t size);
+
 /* Decodes SIZE BYTES of a flow file. Returns 0 and sets *OUT and *IDENTITY,
  * or non-zero with a message saying what is wrong (not a flow file, a newer
  * version, truncated, checksum mismatch). */

@@ -38,6 +38,11 @@ uint64_t af_flow_hash(uint64_t hash, const void *data, size_t n)
     return hash;
 }
 
+int af_flow_has_magic(const unsigned char *bytes, size_t size)
+{
+    return size >= sizeof flow_magic && memcmp(bytes, flow_magic, sizeof flow_magic) == 0;
+}
+
 /* Sequential writer and reader over a byte buffer. */
 typedef struct {
     unsigned char *data;

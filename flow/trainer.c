@@ -509,6 +509,13 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
     const size_t blocks = planned_blocks(tr->opt);
     double last_ess = 0.0;
 
+    /* A resumed run measures the ESS its last block at beta = 1 left, as the
+     * uninterrupted run did after that block, so both stop alike. */
+    size_t done = af_flow_block_count(flow);
+    if (done > 0 && af_flow_block_beta(flow, done - 1) >= 1.0 &&
+        training_ess(tr, &last_ess, msg, len))
+        return -1;
+
     while (!af_flow_complete(flow)) {
         size_t k = af_flow_block_count(flow);
         double prev = k ? af_flow_block_beta(flow, k - 1) : 0.0, beta;

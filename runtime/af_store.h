@@ -21,6 +21,10 @@ int af_store_identity(const char *model_path, const char *data_path,
 int af_store_load(const char *path, const af_flow_identity *expected, af_flow **out,
                   char *message, size_t message_len);
 
+/* Checks that PATH is absent, empty or a flow file, so that --retrain may
+ * replace it. Returns 0, or non-zero with a message. */
+int af_store_check_replaceable(const char *path, char *message, size_t message_len);
+
 /* Saves FLOW with ID to PATH atomically. */
 int af_store_save(const char *path, const af_flow *flow, const af_flow_identity *id,
                   char *message, size_t message_len);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <math.h>
@@ -38,6 +39,7 @@ typedef struct {
     int retrain;
     int resample;
     int constrained;
+    int allow_extern;
     af_flow_options flow;
 } afrun_args;
 
@@ -81,6 +83,8 @@ static void print_usage(FILE *out)
           "                       arrays) instead of sampling\n"
           "  --constrained        with --log-prob: the points are parameter values, or an\n"
           "                       afrun output CSV whose parameter columns are used\n"
+          "  --allow-extern       let the model load the shared libraries of its extern\n"
+          "                       functions (runs their code with your rights)\n"
           "  --quiet              no progress on stderr\n"
           "  --version            print the version and exit\n"
           "  -h, --help           print this help and exit\n",
@@ -228,6 +232,7 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
                 : !strcmp(name, "--retrain")  ? &a->retrain
                 : !strcmp(name, "--resample") ? &a->resample
                 : !strcmp(name, "--constrained") ? &a->constrained
+                : !strcmp(name, "--allow-extern") ? &a->allow_extern
                                               : NULL;
     if (flag) {
         if (!equals) {
@@ -244,7 +249,7 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
 
     if (equals)
         value = equals + 1;
-    else if (*i + 1 < argc)
+    else if (*i + 1 < argc && !(argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-'))
         value = argv[++*i];
     if (!value) {
         fprintf(stderr, "afrun: option %s needs a value; see afrun --help\n", name);
@@ -294,8 +299,11 @@ static int parse_args(afrun_args *a, int argc, char **argv)
         a->flow_path = a->default_flow_path;
     }
     a->flow.hidden2 = a->flow.hidden1;
-    if (a->flow.max_final_blocks < a->flow.final_blocks)
-        a->flow.max_final_blocks = a->flow.final_blocks;
+    if (a->flow.max_final_blocks < a->flow.final_blocks) {
+        fprintf(stderr, "afrun: --max-final-blocks (%zu) must be at least --final-blocks (%zu)\n",
+                a->flow.max_final_blocks, a->flow.final_blocks);
+        return -1;
+    }
     if (a->flow.train_size < a->flow.batch_size) {
         fprintf(stderr,
                 "afrun: --train-size (%zu) must be at least --batch-size (%zu); raise the "
@@ -584,6 +592,17 @@ static double now_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Explains an interrupted training run that kept FINISHED blocks. */
+static void describe_interrupt(const afrun_args *a, size_t finished, char *msg, size_t len)
+{
+    if (finished == 0)
+        snprintf(msg, len, "interrupted before the first block finished; nothing was saved");
+    else
+        snprintf(msg, len, "interrupted; %s keeps the %zu finished blocks, and the same "
+                 "command%s resumes from there", a->flow_path, finished,
+                 a->retrain ? " without --retrain" : "");
+}
+
 /* Reuses, resumes or trains the flow, saving each finished block to the flow
  * file. Returns 0, or non-zero with a message. */
 static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
@@ -592,6 +611,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     af_flow *saved = NULL;
 
     if (af_store_identity(a->model_path, a->data_path, &a->flow, &sink.id, msg, len) ||
+        (a->retrain && af_store_check_replaceable(a->flow_path, msg, len)) ||
         (!a->retrain && af_store_load(a->flow_path, &sink.id, &saved, msg, len)))
         return -1;
     if (saved && af_flow_complete(saved)) {
@@ -620,11 +640,42 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     int rc = af_flow_train(&target, &a->flow, saved, &s->flow, msg, len);
     af_flow_free(saved);
     if (rc == AF_FLOW_INTERRUPTED)
-        snprintf(msg, len, "interrupted; %s keeps the %zu finished blocks, and the same "
-                 "command resumes from there", a->flow_path, af_flow_block_count(s->flow));
-    else if (rc)
-        snprintf(msg + strlen(msg), len - strlen(msg), " (model %s)", a->model_path);
+        describe_interrupt(a, af_flow_block_count(s->flow), msg, len);
     return rc;
+}
+
+/* Tells whether paths A and B name the same existing file. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0)
+        return a && b && strcmp(a, b) == 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Checks before any work that the output and flow files can be written and
+ * that neither is an input or the other output. */
+static int check_paths(const afrun_args *a, char *msg, size_t len)
+{
+    const char *outputs[2][2] = {{a->output_path, "-o"}, {a->flow_path, "--flow"}};
+    const char *inputs[2][2] = {{a->model_path, "model"}, {a->data_path, "data"}};
+
+    if (same_file(a->output_path, a->flow_path)) {
+        snprintf(msg, len, "the output and the flow file are both %s; give them different paths "
+                 "with -o and --flow", a->output_path);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (same_file(outputs[i][0], inputs[j][0])) {
+                snprintf(msg, len, "%s %s is the %s file; choose another path so it is not "
+                         "overwritten", outputs[i][1], outputs[i][0], inputs[j][1]);
+                return -1;
+            }
+    for (int i = 0; i < 2; i++)
+        if (af_output_check_writable(outputs[i][0], msg, len))
+            return -1;
+    return 0;
 }
 
 static int run(afrun_args *a, afrun_state *s)
@@ -632,11 +683,12 @@ static int run(afrun_args *a, afrun_state *s)
     char msg[1024];
     char *diagnostics = NULL;
 
-    if (!a->log_prob_path && af_output_check_writable(a->output_path, msg, sizeof msg)) {
+    if (!a->log_prob_path && check_paths(a, msg, sizeof msg)) {
         fprintf(stderr, "afrun: %s\n", msg);
         return -1;
     }
-    if (af_model_compile(a->model_path, a->data_path, &s->model, &diagnostics)) {
+    af_lang_options lang = {a->allow_extern};
+    if (af_model_compile_opts(a->model_path, a->data_path, &lang, &s->model, &diagnostics)) {
         fprintf(stderr, "%s", diagnostics ? diagnostics : "afrun: compilation failed\n");
         free(diagnostics);
         return -1;
@@ -665,7 +717,16 @@ static int run(afrun_args *a, afrun_state *s)
 
     double start = now_seconds();
     int rc = obtain_flow(a, s, msg, sizeof msg);
-    if (rc || draw_samples(s, a, msg, sizeof msg)) {
+    if (rc == 0 && draw_samples(s, a, msg, sizeof msg))
+        rc = AF_FLOW_FAILED;
+    /* NOTE: sampling itself is not interruptible; Ctrl-C during it takes
+     * effect here, before the output is written. */
+    if (rc == 0 && interrupted) {
+        snprintf(msg, sizeof msg, "interrupted before writing %s; the flow in %s is saved, so "
+                 "the same command only samples", a->output_path, a->flow_path);
+        rc = AF_FLOW_INTERRUPTED;
+    }
+    if (rc) {
         fprintf(stderr, "afrun: %s\n", msg);
         return rc == AF_FLOW_INTERRUPTED ? EXIT_INTERRUPTED : -1;
     }

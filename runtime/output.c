@@ -65,7 +65,7 @@ int af_output_check_writable(const char *path, char *msg, size_t len)
     char tmp[4096];
     FILE *f = strlen(path) + 48 <= sizeof tmp ? open_temporary(path, tmp, sizeof tmp) : NULL;
     if (!f) {
-        snprintf(msg, len, "cannot write next to %s: %s; choose another path with -o", path,
+        snprintf(msg, len, "cannot write next to %s: %s; choose another path", path,
                  strerror(errno));
         return -1;
     }

@@ -107,8 +107,14 @@ int af_store_load(const char *path, const af_flow_identity *expected, af_flow **
     if (rc)
         return -1;
 
+    int magic = af_flow_has_magic(bytes, size);
     rc = af_flow_deserialize(bytes, size, &found, out, why, sizeof why);
     free(bytes);
+    if (rc && !magic) {
+        snprintf(msg, len, "%s exists and is not an afm flow file; choose another path with "
+                 "--flow, or delete it", path);
+        return -1;
+    }
     if (rc) {
         snprintf(msg, len, "%s: %s; pass --retrain to replace it", path, why);
         return -1;
@@ -122,6 +128,26 @@ int af_store_load(const char *path, const af_flow_identity *expected, af_flow **
                  "%s was trained for %s; pass --retrain to replace it, or --flow FILE to "
                  "keep it and train into another file",
                  path, differs);
+        return -1;
+    }
+    return 0;
+}
+
+int af_store_check_replaceable(const char *path, char *msg, size_t len)
+{
+    unsigned char *bytes;
+    size_t size;
+    int rc = read_file(path, &bytes, &size, msg, len);
+
+    if (rc > 0)
+        return 0;
+    if (rc)
+        return -1;
+    int magic = af_flow_has_magic(bytes, size) || size == 0;
+    free(bytes);
+    if (!magic) {
+        snprintf(msg, len, "%s exists and is not an afm flow file, so --retrain will not "
+                 "replace it; choose another path with --flow", path);
         return -1;
     }
     return 0;

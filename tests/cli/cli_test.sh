@@ -72,6 +72,34 @@ check "missing data file is explained" grep -q -- "--data" "$work/err"
 check "unwritable output exits 1" test $? -eq 1
 check "unwritable output is named" grep -q "no/such/folder/out.csv" "$work/err"
 
+# Outputs never overwrite an input or each other, and a bad flow path is
+# found before training.
+cp "$here/normal_mean.afm" "$work/model.afm"
+cp "$here/normal_mean.json" "$work/data.json"
+"$afrun" "$work/model.afm" --data "$work/data.json" -o "$work/model.afm" >"$work/out" 2>"$work/err"
+check "output onto the model exits 1" test $? -eq 1
+check "output onto the model is explained" grep -q "is the model file" "$work/err"
+"$afrun" "$work/model.afm" --data "$work/data.json" --flow "$work/data.json" --retrain \
+    >"$work/out" 2>"$work/err"
+check "flow onto the data exits 1" test $? -eq 1
+check "data file untouched" cmp -s "$here/normal_mean.json" "$work/data.json"
+"$afrun" "$work/model.afm" --data "$work/data.json" -o "$work/same" --flow "$work/same" \
+    >"$work/out" 2>"$work/err"
+check "output onto the flow exits 1" test $? -eq 1
+echo 'my notes' >"$work/notes.txt"
+"$afrun" "$work/model.afm" --data "$work/data.json" --flow "$work/notes.txt" --retrain \
+    >"$work/out" 2>"$work/err"
+check "retrain keeps a non-flow file" test "$(cat "$work/notes.txt")" = "my notes"
+check "non-flow file is explained" grep -q "is not an afm flow file" "$work/err"
+"$afrun" "$work/model.afm" --data "$work/data.json" --flow "$work/no/dir/x.flow" \
+    "${fast[@]}" >"$work/out" 2>"$work/err"
+check "bad flow path exits 1" test $? -eq 1
+check "bad flow path fails before training" test ! -s "$work/out"
+"$afrun" "$work/model.afm" --final-blocks 3 --max-final-blocks 2 >"$work/out" 2>"$work/err"
+check "max final below final exits 2" test $? -eq 2
+"$afrun" "$work/model.afm" --samples --iterations 5 >"$work/out" 2>"$work/err"
+check "option as a value is refused" grep -q "option --samples needs a value" "$work/err"
+
 echo '{"N": 4}' >"$work/short.json"
 echo keep >"$work/kept.csv"
 "$afrun" "$here/normal_mean.afm" --data "$work/short.json" -o "$work/kept.csv" \
@@ -111,7 +139,7 @@ check "--retrain replaces the flow" test $? -eq 0
 printf 'not a flow' >"$work/a.flow"
 run_normal "$work/a.csv"
 check "damaged flow file exits 1" test $? -eq 1
-check "damaged flow file is named" grep -q "a.flow: not an afm flow file" "$work/err"
+check "damaged flow file is named" grep -q "a.flow exists and is not an afm flow file" "$work/err"
 
 # Resampling reuses the flow, writes as many rows, repeats some, and reports
 # the weights of the draws before resampling.

@@ -279,9 +279,9 @@ static void small_options(af_flow_options *o, size_t blocks)
     o->seed = 5;
 }
 
-/* Stops training once a first block has finished. */
+/* Stops training once LIMIT blocks have finished. */
 typedef struct {
-    size_t finished;
+    size_t finished, limit;
 } stop_after_block;
 
 static int count_block(void *ctx, const af_flow *flow, char *msg, size_t len)
@@ -295,7 +295,8 @@ static int count_block(void *ctx, const af_flow *flow, char *msg, size_t len)
 
 static int stop_when_finished(void *ctx)
 {
-    return ((stop_after_block *)ctx)->finished > 0;
+    const stop_after_block *stop = ctx;
+    return stop->finished >= stop->limit;
 }
 
 static void sample_small(const af_flow *flow, double *x, double *lr)
@@ -317,7 +318,7 @@ static void resumed_run_equals_full_run(void **state)
     small_options(&o, 3);
     assert_int_equal(af_flow_train(&t, &o, NULL, &full, msg, sizeof msg), 0);
 
-    stop_after_block stop = {0};
+    stop_after_block stop = {0, 1};
     o.block_done = count_block;
     o.block_context = &stop;
     o.stop = stop_when_finished;
@@ -334,6 +335,41 @@ static void resumed_run_equals_full_run(void **state)
     sample_small(resumed, x2, lr2);
     assert_memory_equal(x1, x2, sizeof x1);
     assert_memory_equal(lr1, lr2, sizeof lr1);
+    af_flow_free(full);
+    af_flow_free(part);
+    af_flow_free(resumed);
+}
+
+/* The same with extra blocks at beta = 1 that stop when the ESS stops
+ * rising: interrupted after the first of them, the resumed run stops where
+ * the uninterrupted one did. */
+static void resumed_run_keeps_ess_rule(void **state)
+{
+    (void)state;
+    gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_flow_options o;
+    af_flow *full, *part, *resumed;
+    char msg[256];
+    small_options(&o, 2);
+    o.iterations = 40;
+    o.max_final_blocks = 6;
+    o.target_ess = 1.0;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &full, msg, sizeof msg), 0);
+    /* Here the ESS falls after block 6, so the rule, not the maximum, ends it. */
+    assert_int_equal(af_flow_block_count(full), 6);
+
+    stop_after_block stop = {0, 5};
+    o.block_done = count_block;
+    o.block_context = &stop;
+    o.stop = stop_when_finished;
+    o.stop_context = &stop;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &part, msg, sizeof msg), AF_FLOW_INTERRUPTED);
+    assert_int_equal(af_flow_block_count(part), 5);
+
+    o.stop = NULL;
+    assert_int_equal(af_flow_train(&t, &o, part, &resumed, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_block_count(resumed), af_flow_block_count(full));
     af_flow_free(full);
     af_flow_free(part);
     af_flow_free(resumed);
@@ -529,6 +565,7 @@ int main(void)
         cmocka_unit_test(trained_flow_matches_gaussian_moments),
         cmocka_unit_test(log_density_matches_map_jacobian),
         cmocka_unit_test(resumed_run_equals_full_run),
+        cmocka_unit_test(resumed_run_keeps_ess_rule),
         cmocka_unit_test(flow_file_round_trip_and_damage),
         cmocka_unit_test(nan_loss_retries_block),
         cmocka_unit_test(thread_count_does_not_change_results),
