@@ -70,8 +70,8 @@ batch_work *batch_work_new(const net_shape *shape, size_t substeps, size_t batch
     w->batch = batch;
     w->units = (batch + UNIT_POINTS - 1) / UNIT_POINTS;
     /* Without a way to copy the target's context, one thread evaluates. */
-    w->threads = target->clone ? (threads < w->units ? threads : w->units) : 1;
-    if (w->threads == 0)
+    w->threads = threads < w->units ? threads : w->units;
+    if (!target->clone || w->threads == 0)
         w->threads = 1;
     w->target = target;
     w->per_thread = calloc(w->threads, sizeof *w->per_thread);

@@ -1,7 +1,7 @@
-/* The flow file format: encoding and decoding only, no file I/O (the front
- * end writes files atomically). All numbers are stored in the byte order of
- * the machine that wrote them; a marker lets a reader on another order
- * reject the file instead of misreading it.
+/* The flow file format: encoding and decoding only, because the front end
+ * does the file I/O and writes atomically. Numbers are stored in the byte
+ * order of the machine that wrote them, and a marker lets a reader on
+ * another order reject the file instead of misreading it.
  *
  *   "AFMFLOW\0"                    8-byte magic
  *   u32 version, u32 0x01020304    format version, byte-order marker

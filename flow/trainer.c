@@ -578,5 +578,7 @@ done:
     free(warm);
     af_flow_free(flow);
     trainer_free(&tr);
-    return rc == 0 ? 0 : rc == 2 ? AF_FLOW_INTERRUPTED : AF_FLOW_FAILED;
+    if (rc == 2)
+        return AF_FLOW_INTERRUPTED;
+    return rc == 0 ? 0 : AF_FLOW_FAILED;
 }
