@@ -28,6 +28,10 @@
 #define AF_MAX_FOLDED 50000000
 #define AF_MAX_INCLUDE_DEPTH 16      /* nesting of #include */
 #define AF_MAX_INLINE_DEPTH 64       /* nested calls of user functions while lowering */
+/* Calls of user functions inlined while lowering, nested or not: a function
+ * that calls itself twice would otherwise make 2^64 calls within the depth
+ * limit. */
+#define AF_MAX_INLINED_CALLS 500000
 #define AF_MAX_ARGS 64               /* arguments of one call */
 
 /* A byte range [begin, end) of the model source. */

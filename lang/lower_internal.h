@@ -46,6 +46,7 @@ typedef struct {
     size_t dim;
     size_t unrolled;
     size_t inline_depth;
+    size_t inlined_calls;
     /* Set when lowering a branch of an if whose condition depends on
      * parameters: jumps there cannot be resolved while lowering. */
     size_t parameter_branches;

@@ -330,6 +330,9 @@ value lower_user_call(lowerer *l, const ast_expr *e, const value *args)
     if (l->inline_depth >= AF_MAX_INLINE_DEPTH)
         lower_fail(l, e->span, "recursion must end after a number of calls known from data",
                    "too many nested function calls (limit is %d)", AF_MAX_INLINE_DEPTH);
+    if (++l->inlined_calls > AF_MAX_INLINED_CALLS)
+        lower_fail(l, e->span, "calls are inlined while compiling, so call functions on whole vectors",
+                   "too many function calls (limit is %d)", AF_MAX_INLINED_CALLS);
     state saved = save_state(l);
     size_t k = 0;
     for (ast_decl *p = f->params; p != NULL; p = p->next, k++) {
