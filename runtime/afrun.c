@@ -138,6 +138,19 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
     return NULL;
 }
 
+/* Options without a value, and the flag each sets. */
+static int *flag_option(afrun_args *a, const char *name)
+{
+    static const char *const names[] = {"--quiet", "--retrain", "--resample", "--constrained",
+                                        "--allow-extern"};
+    int *dest[] = {&a->quiet, &a->retrain, &a->resample, &a->constrained, &a->allow_extern};
+
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (!strcmp(name, names[k]))
+            return dest[k];
+    return NULL;
+}
+
 static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
@@ -228,12 +241,7 @@ static int parse_option(afrun_args *a, int argc, char **argv, int *i)
         printf("afrun %s\n", AFRUN_VERSION);
         return 1;
     }
-    int *flag = !strcmp(name, "--quiet")      ? &a->quiet
-                : !strcmp(name, "--retrain")  ? &a->retrain
-                : !strcmp(name, "--resample") ? &a->resample
-                : !strcmp(name, "--constrained") ? &a->constrained
-                : !strcmp(name, "--allow-extern") ? &a->allow_extern
-                                              : NULL;
+    int *flag = flag_option(a, name);
     if (flag) {
         if (!equals) {
             *flag = 1;
