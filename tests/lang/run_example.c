@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "af_eval.h"
+#include "score_check.h"
 
 enum { POINTS = 4 };
 
@@ -24,15 +25,6 @@ static double uniform_pm1(unsigned long long *state)
 {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     return 2.0 * (double)(*state >> 11) / 9007199254740992.0 - 1.0;
-}
-
-static double logp_at(af_eval *ev, const double *z)
-{
-    double lp;
-    char message[256];
-    if (af_eval_logp(ev, z, 1, &lp, NULL, message, sizeof message) != 0)
-        fail_msg("%s: evaluation failed: %s", model_path, message);
-    return lp;
 }
 
 static void score_matches_finite_differences(void **state)
@@ -63,21 +55,8 @@ static void score_matches_finite_differences(void **state)
         if (!isfinite(lp))
             fail_msg("%s: log-density %g at point %d", model_path, lp, p);
 
-        for (size_t j = 0; j < d; j++) {
-            const double h = 1e-5;
-            double saved = z[j];
-            z[j] = saved + h;
-            double up = logp_at(ev, z);
-            z[j] = saved - h;
-            double down = logp_at(ev, z);
-            z[j] = saved;
-            double fd = (up - down) / (2 * h);
-            /* Rounding in up - down grows with |lp|, so the bound does too. */
-            double tolerance = 1e-5 * (1 + fabs(fd)) + 1e-12 * (1 + fabs(lp)) / h;
-            if (fabs(score[j] - fd) > tolerance)
-                fail_msg("%s: point %d: score[%zu] %.10g, finite difference %.10g",
-                         model_path, p, j, score[j], fd);
-        }
+        /* Rounding in up - down grows with |lp|, so the bound does too. */
+        score_check_point(model_path, p, ev, z, d, score, lp, 1e-5, 1e-12);
 
         af_model_constrain(m, z, values);
         for (size_t c = 0; c < columns; c++)

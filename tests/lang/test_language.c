@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "af_eval.h"
+#include "score_check.h"
 
 #define MODELS AF_TEST_DIR "/lang/models/"
 
@@ -32,13 +33,6 @@ static af_model *compile(const char *name, const char *data)
     return m;
 }
 
-static double logp_at(af_eval *ev, const double *z)
-{
-    double lp;
-    assert_int_equal(af_eval_logp(ev, z, 1, &lp, NULL, NULL, 0), 0);
-    return lp;
-}
-
 static void check_scores(af_model *m, double scale)
 {
     af_eval *ev = af_eval_new(m);
@@ -50,18 +44,7 @@ static void check_scores(af_model *m, double scale)
             z[j] = scale * (2.0 * rand() / RAND_MAX - 1.0);
         assert_int_equal(af_eval_logp(ev, z, 1, &lp, score, NULL, 0), 0);
         assert_true(isfinite(lp));
-        for (size_t j = 0; j < d; j++) {
-            const double h = 1e-6;
-            double saved = z[j];
-            z[j] = saved + h;
-            double up = logp_at(ev, z);
-            z[j] = saved - h;
-            double down = logp_at(ev, z);
-            z[j] = saved;
-            double fd = (up - down) / (2 * h);
-            if (fabs(score[j] - fd) > 1e-5 * (1 + fabs(fd)))
-                fail_msg("score[%zu] %.10g, finite difference %.10g", j, score[j], fd);
-        }
+        score_check_point("model", p, ev, z, d, score, lp, 1e-6, 0.0);
     }
     af_eval_free(ev);
 }
@@ -132,7 +115,7 @@ static void transform_jacobians(void **state)
                     jac[(row++) * d + j] = (up[i] - down[i]) / (2 * h);
         }
         double want = log_abs_det(jac, d);
-        double lp = logp_at(ev, z);
+        double lp = score_check_logp(ev, z);
         if (fabs(lp - want) > 1e-6 * (1 + fabs(want)))
             fail_msg("log-Jacobian %.12g, finite-difference log|det| %.12g", lp, want);
     }
@@ -186,9 +169,9 @@ static void annealing_level(void **state)
     assert_true(af_model_uses_level(m));
     af_eval *ev = af_eval_new(m);
     double z = 0.0;
-    double full = logp_at(ev, &z);
+    double full = score_check_logp(ev, &z);
     af_eval_set_level(ev, 0.0);
-    double none = logp_at(ev, &z);
+    double none = score_check_logp(ev, &z);
     assert_true(fabs(none - full - 1.0) < 1e-12);
     check_scores(m, 2.0);
     af_eval_free(ev);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "af_eval.h"
+#include "score_check.h"
 
 #define PI 3.14159265358979323846
 #define MODELS AF_TEST_DIR "/lang/models/"
@@ -90,13 +91,6 @@ static af_model *compile(const char *name, const char *data)
     return m;
 }
 
-static double logp_at(af_eval *ev, const double *z)
-{
-    double lp;
-    assert_int_equal(af_eval_logp(ev, z, 1, &lp, NULL, NULL, 0), 0);
-    return lp;
-}
-
 /* Checks values and scores at random points drawn with the given scale. */
 static void check_model(const char *name, const char *data, closed_form expected, double scale)
 {
@@ -113,19 +107,7 @@ static void check_model(const char *name, const char *data, closed_form expected
         double want = expected(z);
         if (fabs(lp - want) > 1e-10 * (1 + fabs(want)))
             fail_msg("%s: log-density %.15g, closed form %.15g", name, lp, want);
-        for (size_t j = 0; j < d; j++) {
-            const double h = 1e-5;
-            double saved = z[j];
-            z[j] = saved + h;
-            double up = logp_at(ev, z);
-            z[j] = saved - h;
-            double down = logp_at(ev, z);
-            z[j] = saved;
-            double fd = (up - down) / (2 * h);
-            if (fabs(score[j] - fd) > 1e-5 * (1 + fabs(fd)))
-                fail_msg("%s: score[%zu] %.10g, finite difference %.10g", name, j, score[j],
-                         fd);
-        }
+        score_check_point(name, p, ev, z, d, score, lp, 1e-5, 0.0);
     }
     af_eval_free(ev);
     af_model_free(m);
