@@ -2,7 +2,7 @@
  * blocks, each an MLP velocity field integrated with RK4, along the path
  * f_k = N(0, I)^(1 - beta_k) * q^beta_k, then pushes fresh N(0, I) points
  * through all blocks to give samples with their exact flow log-density.
- * Sees the target only through af_target; knows nothing of the language. */
+ * Uses the target only through af_target and includes nothing of the language. */
 #ifndef AF_FLOW_H
 #define AF_FLOW_H
 
@@ -93,7 +93,7 @@ void af_flow_options_default(af_flow_options *options);
 
 /* Status of af_flow_train besides 0 (success). */
 enum {
-    AF_FLOW_FAILED = 1,      /* message says why */
+    AF_FLOW_FAILED = 1,      /* the message gives the reason */
     AF_FLOW_INTERRUPTED = 2  /* the stop callback asked; *OUT has the finished blocks */
 };
 
@@ -134,7 +134,7 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *identity,
                       unsigned char **bytes, size_t *size);
 
 /* Tells whether SIZE BYTES start with the flow file magic number, so that a
- * damaged flow file can be told from some other file. */
+ * damaged flow file can be distinguished from another file. */
 int af_flow_has_magic(const unsigned char *bytes, size_t size);
 
 /* Decodes SIZE BYTES of a flow file. Returns 0 and sets *OUT and *IDENTITY,

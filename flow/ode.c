@@ -214,7 +214,7 @@ const double *ode_work_path(const ode_work *w)
     return w->path;
 }
 
-/* Back-propagates one RK4 step s. On entry w->gx holds the gradient with
+/* Back-propagates one RK4 step s. On entry w->gx contains the gradient with
  * respect to x_(s+1); on exit, with respect to x_s. */
 static void rk4_step_backward(ode_work *w, const double *theta, const double *c, size_t s,
                               size_t b, double logdet_weight, double path_weight, double *grad)

@@ -568,7 +568,7 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     return 0;
 }
 
-/* Below this fraction of the draws, the importance-weight ESS says that the
+/* Below this fraction of the draws, the importance-weight ESS shows that the
  * flow has not reached the target (a well-trained flow keeps most of it). */
 #define LOW_ESS_FRACTION 0.1
 
@@ -784,5 +784,7 @@ int main(int argc, char **argv)
     memset(&state, 0, sizeof state);
     rc = run(&args, &state);
     state_free(&state);
-    return rc == 0 ? 0 : rc == EXIT_INTERRUPTED ? EXIT_INTERRUPTED : 1;
+    if (rc == EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED;
+    return rc == 0 ? 0 : 1;
 }

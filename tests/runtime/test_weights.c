@@ -1,5 +1,5 @@
 /* Tests of the importance-weight diagnostics: ESS and log Z on weights
- * with known answers, the Pareto k fit on exact generalized Pareto draws,
+ * with known values, the Pareto k fit on exact generalized Pareto draws,
  * and systematic resampling counts. */
 #include <math.h>
 #include <setjmp.h>
@@ -98,12 +98,23 @@ static void resampling_follows_weights(void **state)
     enum { N = 1000 };
     double lw[N];
     size_t index[N], count[3] = {0, 0, 0};
-    for (size_t i = 0; i < N; i++)
-        lw[i] = i < 500 ? log(3.0) : i < 999 ? 0.0 : -INFINITY;
+    for (size_t i = 0; i < N; i++) {
+        lw[i] = 0.0;
+        if (i < 500)
+            lw[i] = log(3.0);
+        if (i == N - 1)
+            lw[i] = -INFINITY;
+    }
 
     assert_int_equal(af_weights_resample(lw, N, 99, index), 0);
-    for (size_t p = 0; p < N; p++)
-        count[index[p] < 500 ? 0 : index[p] < 999 ? 1 : 2]++;
+    for (size_t p = 0; p < N; p++) {
+        size_t group = 1;
+        if (index[p] < 500)
+            group = 0;
+        if (index[p] == N - 1)
+            group = 2;
+        count[group]++;
+    }
     double total = 500 * 3.0 + 499;
     assert_true(fabs((double)count[0] - N * 1500 / total) <= 1.0);
     assert_true(fabs((double)count[1] - N * 499 / total) <= 1.0);
