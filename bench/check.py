@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare an afrun sample file with the exact facts of a reference target.
 
-usage: bench/check.py gmm_circle|funnel|exp_gauss FILE.csv
+usage: bench/check.py gmm_circle|funnel|exp_gauss|trunc_normal_2d|trunc_normal_5d FILE.csv
 
 Prints each metric with its exact value and tolerance, and exits non-zero
 when one misses. Only the standard library is used, so it runs wherever
@@ -13,16 +13,17 @@ import sys
 
 
 def read_draws(path):
-    """Return the parameter columns of a CmdStan-style CSV as lists."""
+    """Return the log_weight column and the parameter columns after it of a
+    CmdStan-style CSV as lists."""
     with open(path, newline="") as f:
         rows = csv.reader(line for line in f if not line.startswith("#"))
         header = next(rows)
-        first = header.index("log_weight") + 1
+        first = header.index("log_weight")
         columns = [[] for _ in header[first:]]
         for row in rows:
             for j, value in enumerate(row[first:]):
                 columns[j].append(float(value))
-    return columns
+    return columns[0], columns[1:]
 
 
 def variance(values):
@@ -67,12 +68,74 @@ def check_exp_gauss(x, report):
     print(f"variance MSE of |x_i|, i <= 10: {mse:.4f}")
 
 
+# P(|X| > 6) for X ~ N(0, I_d): the chi-square survival function at 36.
+# For d = 2 it is exp(-18). For d = 5 (odd), integrating by parts gives
+# P(chi2_5 > x) = 2 Phi(-sqrt x) + 2 phi(sqrt x) (sqrt x + sqrt(x)^3 / 3),
+# here 2 Phi(-6) + 156 phi(6) = 9.4981e-07 (also checked by quadrature).
+TAIL_PROBABILITY = {
+    2: math.exp(-18.0),
+    5: math.erfc(6.0 / math.sqrt(2.0)) + 156.0 * math.exp(-18.0) / math.sqrt(2.0 * math.pi),
+}
+
+
+def log_mean_exp(values):
+    top = max(values)
+    if top == -math.inf:
+        return -math.inf, math.nan
+    weights = [math.exp(v - top) for v in values]
+    n = len(weights)
+    mean = sum(weights) / n
+    var = sum((w - mean) ** 2 for w in weights) / (n - 1)
+    return top + math.log(mean), math.sqrt(var / n) / mean
+
+
+def check_trunc_normal(x, log_weight, report):
+    """N(0, I) restricted to |x| > 6, not renormalised: no draw inside, and
+    Z, the mean importance weight, is the tail probability."""
+    n = len(x[0])
+    inside = sum(1 for p in range(n) if math.fsum(c[p] ** 2 for c in x) <= 36.0)
+    report("fraction inside radius 6", inside / n, 0.0, 0.005, absolute=True)
+    log_z, se = log_mean_exp(log_weight)
+    print(f"log Z {log_z:.4f} (se {se:.4f}); exact {math.log(TAIL_PROBABILITY[len(x)]):.4f}")
+    report("tail probability P(|X| > 6)", math.exp(log_z), TAIL_PROBABILITY[len(x)], 0.10)
+
+
+def check_blr(path, reference_path, report):
+    """Posterior means and sds of the hierarchical logistic regression
+    against the long-run reference: each mean within 0.1 reference sd, each
+    sd within 10%. Column beta.k is the reference's beta[k], the intercept
+    beta.(D+1) its beta_bias."""
+    import json
+    with open(reference_path) as f:
+        reference = json.load(f)["params"]
+    with open(path, newline="") as f:
+        rows = csv.reader(line for line in f if not line.startswith("#"))
+        header = next(rows)
+        data = [[float(v) for v in row] for row in rows]
+    d = len(reference) - 1
+    names = {f"beta[{k}]": f"beta.{k}" for k in range(1, d)}
+    names["beta_bias"] = f"beta.{d}"
+    names["alpha"] = "alpha"
+    worst_mean = worst_sd = 0.0
+    for ref_name, column in names.items():
+        values = [row[header.index(column)] for row in data]
+        mean = sum(values) / len(values)
+        sd = math.sqrt(variance(values))
+        exact = reference[ref_name]
+        worst_mean = max(worst_mean, abs(mean - exact["mean"]) / exact["sd"])
+        worst_sd = max(worst_sd, abs(sd / exact["sd"] - 1.0))
+    report("largest |mean - reference| / reference sd", worst_mean, 0.0, 0.1, absolute=True)
+    report("largest |sd / reference sd - 1|", worst_sd, 0.0, 0.1, absolute=True)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().splitlines()[2])
     target, path = sys.argv[1], sys.argv[2]
     checks = {"gmm_circle": check_gmm_circle, "funnel": check_funnel,
-              "exp_gauss": check_exp_gauss}
+              "exp_gauss": check_exp_gauss, "trunc_normal_2d": check_trunc_normal,
+              "trunc_normal_5d": check_trunc_normal, "blr_german": check_blr,
+              "blr_australian": check_blr}
     if target not in checks:
         sys.exit(f"unknown target '{target}': expected one of {', '.join(checks)}")
 
@@ -82,11 +145,20 @@ def main():
         error = abs(value - exact) if absolute else abs(value - exact) / abs(exact)
         ok = error <= tolerance
         bound = f"+- {tolerance}" if absolute else f"within {100 * tolerance:.0f}%"
-        print(f"{'pass' if ok else 'FAIL'}  {name}: {value:.4f} (exact {exact:.4f}, {bound})")
+        form = ".4e" if 0 < abs(exact) < 1e-3 else ".4f"
+        print(f"{'pass' if ok else 'FAIL'}  {name}: {value:{form}} (exact {exact:{form}}, {bound})")
         if not ok:
             failures.append(name)
 
-    checks[target](read_draws(path), report)
+    if target.startswith("blr_"):
+        here = __file__.rsplit("/", 1)[0]
+        check_blr(path, f"{here}/../../shared/data/af_{target}.ref.json", report)
+        sys.exit(1 if failures else 0)
+    log_weight, x = read_draws(path)
+    if target.startswith("trunc_normal"):
+        check_trunc_normal(x, log_weight, report)
+    else:
+        checks[target](x, report)
     sys.exit(1 if failures else 0)
 
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs afrun on the three reference examples with 20000 samples and seed 1,
+# Runs afrun on the reference examples with 20000 samples and seed 1,
 # prints wall time and peak memory of each run and checks the samples
 # against the exact answers (bench/check.py). Run from the repository root
 # after building: bash bench/reference.sh [BUILD_DIR]
@@ -9,7 +9,7 @@ out=$(mktemp -d)
 status=0
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for target in gmm_circle funnel exp_gauss; do
+for target in gmm_circle funnel exp_gauss trunc_normal_2d trunc_normal_5d; do
     command="$build/afrun examples/$target.afm --samples 20000 --seed 1 -o $out/$target.csv"
     echo
     echo "== $command"

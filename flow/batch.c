@@ -1,7 +1,16 @@
 /* The block loss and its gradient over one training batch, split into
  * fixed units of points spread over threads. Each unit has its own gradient
  * buffer and the units are summed in order, so the result is the same for
- * every thread count. */
+ * every thread count.
+ *
+ * A target with its own path may have a hard wall at level 1 (log q = -inf
+ * inside), the limit of a finite penalty that steepens with the level. No
+ * flow can keep all its mass out of such a wall, and a point inside gives
+ * neither a finite loss nor a gradient out of it. So the blocks at level 1
+ * train such a point with the log-density of the last level below 1,
+ * because that level's penalty pushes it out. Everywhere else they train
+ * with level 1 itself. The importance weights of the samples still use
+ * level 1, where such points weigh 0. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +26,9 @@ enum { UNIT_POINTS = 256 };
 typedef struct {
     ode_work *tape;
     double *logq, *score, *gx;
+    double *wall_x, *wall_logq;  /* points at -inf at level 1, and their
+                                    log q at the fallback level */
+    size_t *wall_index;
     void *context;  /* the target's context for this thread */
 } thread_work;
 
@@ -33,6 +45,10 @@ struct batch_work {
     const af_target *target;
     thread_work *per_thread;
     unit_result *per_unit;
+
+    /* Level below 1 whose log-density trains the points where level 1 has
+     * none, or -1 when there is none (the -inf is then an error). */
+    double fallback;
 
     /* Inputs of the current call. */
     const double *theta, *m, *c, *x;
@@ -52,10 +68,16 @@ static int thread_work_init(batch_work *w, thread_work *t, size_t t_index)
     t->logq = malloc(cap * sizeof *t->logq);
     t->score = malloc(cap * d * sizeof *t->score);
     t->gx = malloc(cap * d * sizeof *t->gx);
+    t->wall_x = malloc(cap * d * sizeof *t->wall_x);
+    t->wall_logq = malloc(cap * sizeof *t->wall_logq);
+    t->wall_index = malloc(cap * sizeof *t->wall_index);
     t->context = w->target->context;
     if (t_index > 0 && w->target->clone)
         t->context = w->target->clone(w->target->context);
-    return t->tape && t->logq && t->score && t->gx && t->context ? 0 : -1;
+    return t->tape && t->logq && t->score && t->gx && t->wall_x && t->wall_logq &&
+                   t->wall_index && t->context
+               ? 0
+               : -1;
 }
 
 batch_work *batch_work_new(const net_shape *shape, size_t substeps, size_t batch,
@@ -74,6 +96,7 @@ batch_work *batch_work_new(const net_shape *shape, size_t substeps, size_t batch
     if (!target->clone || w->threads == 0)
         w->threads = 1;
     w->target = target;
+    w->fallback = -1.0;
     w->per_thread = calloc(w->threads, sizeof *w->per_thread);
     w->per_unit = calloc(w->units, sizeof *w->per_unit);
     int failed = !w->per_thread || !w->per_unit;
@@ -99,6 +122,9 @@ void batch_work_free(batch_work *w)
         free(tw->logq);
         free(tw->score);
         free(tw->gx);
+        free(tw->wall_x);
+        free(tw->wall_logq);
+        free(tw->wall_index);
         if (t > 0 && tw->context && w->target->release)
             w->target->release(tw->context);
     }
@@ -107,6 +133,14 @@ void batch_work_free(batch_work *w)
     free(w->per_thread);
     free(w->per_unit);
     free(w);
+}
+
+void batch_set_fallback(batch_work *w, const af_flow *flow)
+{
+    w->fallback = -1.0;
+    for (size_t k = 0; k < af_flow_block_count(flow); k++)
+        if (af_flow_block_beta(flow, k) < 1.0)
+            w->fallback = af_flow_block_beta(flow, k);
 }
 
 /* Formats up to four coordinates of the D-dimensional point X. */
@@ -122,7 +156,7 @@ static void format_point(const double *x, size_t d, char *out, size_t len)
 /* Explains a non-finite loss over B points: the first point whose
  * log-density or score is not finite, or else a diverged flow. */
 static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const double *x,
-                             char *msg, size_t len)
+                             int own_path, char *msg, size_t len)
 {
     char point[160];
 
@@ -142,6 +176,11 @@ static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const dou
         else if (lq > 0)
             snprintf(msg, len, "the log-density is +inf at x = %s, so the density is improper "
                      "or overflows there", point);
+        else if (isinf(lq) && own_path)
+            snprintf(msg, len, "the log-density is -inf at x = %s, below annealing_level 1 or "
+                     "with no block below it; a model's own path must stay finite below "
+                     "level 1 (a wall as a penalty that steepens with the level) so that "
+                     "training can move the mass out of it", point);
         else if (isinf(lq))
             snprintf(msg, len, "the log-density is -inf at x = %s: outside the support, or an "
                      "invalid argument such as a non-positive scale", point);
@@ -151,6 +190,36 @@ static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const dou
     }
     snprintf(msg, len, "the flow diverged (its log-determinant or path length is not "
              "finite); lower --learning-rate");
+}
+
+/* At level 1 of a target with its own path, replaces log q = -inf at the
+ * B points X by the log-density and score of the fallback level. Returns
+ * the target's status. */
+static int train_walls_below(batch_work *w, thread_work *t, const double *x, size_t b,
+                             char *msg, size_t len)
+{
+    const size_t d = w->shape.d;
+    size_t n = 0;
+
+    if (!(w->beta >= 1.0 && w->target->own_path && w->fallback >= 0.0))
+        return 0;
+    for (size_t p = 0; p < b; p++)
+        if (t->logq[p] == -INFINITY) {
+            memcpy(t->wall_x + n * d, x + p * d, d * sizeof *x);
+            t->wall_index[n++] = p;
+        }
+    if (n == 0)
+        return 0;
+
+    /* gx is unused until the loss is summed, so it stores the fallback scores. */
+    if (w->target->eval(t->context, w->fallback, t->wall_x, n, t->wall_logq, t->gx, msg, len))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t p = t->wall_index[i];
+        t->logq[p] = t->wall_logq[i];
+        memcpy(t->score + p * d, t->gx + i * d, d * sizeof *t->gx);
+    }
+    return 0;
 }
 
 /* Loss and gradient of unit U on thread T. Loss per point:
@@ -171,7 +240,8 @@ static void run_unit(void *context, size_t thread, size_t u)
     const double *x = ode_work_end(t->tape);
     r->status = 0;
     if (w->target->eval(t->context, w->beta, x, b, t->logq, t->score, r->message,
-                        sizeof r->message)) {
+                        sizeof r->message) ||
+        train_walls_below(w, t, x, b, r->message, sizeof r->message)) {
         r->status = -1;
         return;
     }
@@ -189,7 +259,7 @@ static void run_unit(void *context, size_t thread, size_t u)
     }
     r->loss = sum;
     if (!isfinite(sum)) {
-        explain_bad_loss(t, b, d, x, r->message, sizeof r->message);
+        explain_bad_loss(t, b, d, x, w->target->own_path, r->message, sizeof r->message);
         r->status = 1;
         return;
     }

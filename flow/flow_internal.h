@@ -105,6 +105,11 @@ batch_work *batch_work_new(const net_shape *shape, size_t substeps, size_t batch
                            size_t threads, const struct af_target *target);
 void batch_work_free(batch_work *work);
 
+/* Takes the level of FLOW's last block below 1 as the one that trains the
+ * points where an own-path target is -inf at level 1 (see batch.c). */
+struct af_flow;
+void batch_set_fallback(batch_work *work, const struct af_flow *flow);
+
 /* Mean block loss of the batch X (BATCH x d) for the block THETA (with M and
  * C from net_prepare) at level BETA, and its gradient GRAD. PATH_WEIGHT is
  * the W2 weight times S. Returns 0; 1 for a non-finite loss and -1 for a

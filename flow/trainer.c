@@ -522,6 +522,7 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
 
         if (next_beta(tr, k, prev, &beta, msg, len))
             return -1;
+        batch_set_fallback(tr->work, flow);
         int rc = train_block(tr, k, blocks, beta, theta, warm, msg, len);
         if (rc)
             return rc;
