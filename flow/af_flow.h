@@ -53,8 +53,9 @@ typedef int (*af_block_fn)(void *context, const af_flow *flow, char *message,
 /* Polled once per iteration; a non-zero return interrupts training. */
 typedef int (*af_stop_fn)(void *context);
 
-/* Receives one line of news from training: the importance ESS after each
- * block at beta = 1, and retries after a NaN (starting "warning: "). */
+/* Receives one line of news from training: the outcome of the
+ * standardisation, the importance ESS after each block at beta = 1, and
+ * retries after a NaN (starting "warning: "). */
 typedef void (*af_log_fn)(void *context, const char *line);
 
 /* Settings of training and sampling. af_flow_options_default fills them. */
@@ -78,6 +79,8 @@ typedef struct {
     double clip_norm;         /* global gradient norm clip */
     double w2_weight;         /* weight of the dynamic W2 penalty */
     uint64_t seed;
+    int standardise;          /* search a mode first and train in coordinates
+                                 where it looks like N(0, I), when that helps */
     size_t threads;           /* worker threads; results do not depend on it */
     af_progress_fn progress;  /* may be NULL */
     void *progress_context;
@@ -146,6 +149,10 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
 void af_flow_free(af_flow *flow);
 
 size_t af_flow_dim(const af_flow *flow);
+
+/* Tells whether FLOW works in standardised coordinates (an affine map from
+ * a mode search); its samples are in the target's coordinates either way. */
+int af_flow_standardised(const af_flow *flow);
 size_t af_flow_block_count(const af_flow *flow);
 double af_flow_block_beta(const af_flow *flow, size_t block);
 

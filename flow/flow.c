@@ -16,6 +16,7 @@ struct af_flow {
     int complete;   /* training finished */
     double *beta;   /* per block */
     double *theta;  /* capacity x n_params */
+    flow_affine *affine;  /* map from the flow's coordinates to the target's, or NULL */
 };
 
 struct af_flow *flow_new(const net_shape *shape, size_t substeps, size_t capacity)
@@ -87,7 +88,24 @@ void af_flow_free(af_flow *f)
         return;
     free(f->beta);
     free(f->theta);
+    flow_affine_free(f->affine);
     free(f);
+}
+
+const flow_affine *flow_get_affine(const struct af_flow *f)
+{
+    return f->affine;
+}
+
+void flow_set_affine(struct af_flow *f, flow_affine *map)
+{
+    flow_affine_free(f->affine);
+    f->affine = map;
+}
+
+int af_flow_standardised(const af_flow *f)
+{
+    return f->affine != NULL;
 }
 
 size_t af_flow_dim(const af_flow *f)
@@ -136,6 +154,17 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, do
         for (size_t p = 0; !failed && p < n; p++)
             log_rho[p] -= logdet[p];
     }
+
+    /* Into the target's coordinates: x = shift + R z, rho_x = rho_z / det R. */
+    double *z = !failed && f->affine ? malloc(n * d * sizeof *z) : NULL;
+    if (z) {
+        memcpy(z, x, n * d * sizeof *z);
+        flow_affine_apply(f->affine, z, n, x);
+        for (size_t p = 0; p < n; p++)
+            log_rho[p] -= f->affine->log_det;
+    }
+    failed = failed || (f->affine && !z);
+    free(z);
     if (failed)
         snprintf(msg, len, "out of memory while sampling %zu points", n);
     free(m);

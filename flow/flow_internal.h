@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "af_flow.h"
+
 /* ---- random streams (rng.c) ---- */
 
 /* xoshiro256** state; one per independent stream. */
@@ -158,6 +160,45 @@ const double *flow_block_weights(const struct af_flow *flow, size_t block);
 int flow_append(struct af_flow *flow, double beta, const double *theta);
 
 #endif
+
+/* ---- standardisation (standardise.c) ---- */
+
+/* The affine map x = shift + R z between the flow's coordinates z and the
+ * target's x, with R an upper triangular square root of the Laplace
+ * covariance at the target's mode. */
+typedef struct {
+    size_t d;
+    double *shift;   /* d */
+    double *root;    /* d x d, row-major, upper triangular, positive diagonal */
+    double log_det;  /* log det R, set by flow_affine_finish */
+} flow_affine;
+
+flow_affine *flow_affine_new(size_t d);  /* zero shift and root */
+void flow_affine_free(flow_affine *map);
+
+/* Checks that the root is upper triangular with a positive diagonal and
+ * sets log_det. Returns 0, or -1 for a root that is not. */
+int flow_affine_finish(flow_affine *map);
+
+/* X = shift + R Z for N points (row-major, N x d). */
+void flow_affine_apply(const flow_affine *map, const double *z, size_t n, double *x);
+
+/* Searches the target's mode and decides whether training should use the
+ * map. Returns 0 and sets *OUT to the map, or to NULL when the target keeps
+ * its coordinates, with a one-line NOTE saying which and why; -1 with a
+ * message when out of memory. */
+int flow_affine_find(const af_target *target, uint64_t seed, flow_affine **out, char *note,
+                     size_t note_len, char *msg, size_t len);
+
+/* Fills OUT with the target seen in z: log q(shift + R z) + log det R and
+ * its score R' g. MAP and INNER must outlive it; free it with
+ * flow_affine_target_free. Returns 0, or -1 when out of memory. */
+int flow_affine_target(const af_target *inner, const flow_affine *map, af_target *out);
+void flow_affine_target_free(af_target *wrapped);
+
+/* The flow's map, or NULL; flow_set_affine takes ownership of MAP. */
+const flow_affine *flow_get_affine(const struct af_flow *flow);
+void flow_set_affine(struct af_flow *flow, flow_affine *map);
 
 /* ---- RK4 integration of one block (ode.c) ---- */
 

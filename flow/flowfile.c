@@ -9,6 +9,8 @@
  *   u64 d, h1, h2, substeps        network shape and RK4 steps
  *   f64 sharpness
  *   u64 blocks, u64 complete        block count, 1 when training finished
+ *   u64 standardised               1 when an affine map follows (version 2 on)
+ *   [f64 shift[d], f64 root[d * d]]  the map x = shift + root z
  *   blocks x (f64 beta, f64 weights[n_params])
  *   u64 checksum                   FNV-1a of every byte before it */
 #include <stdio.h>
@@ -20,7 +22,8 @@
 
 static const char flow_magic[8] = {'A', 'F', 'M', 'F', 'L', 'O', 'W', '\0'};
 
-enum { FLOW_VERSION = 1, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
+/* Version 1 had no standardisation field; it is still read. */
+enum { FLOW_VERSION = 2, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
 
 #define BYTE_ORDER_MARK 0x01020304u
 
@@ -79,7 +82,9 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
 {
     const net_shape *sh = flow_shape(flow);
     const size_t count = af_flow_block_count(flow);
-    const size_t total = HEADER_SIZE + count * (1 + sh->n_params) * 8 + 8;
+    const flow_affine *map = flow_get_affine(flow);
+    const size_t map_size = map ? (sh->d + sh->d * sh->d) * 8 : 0;
+    const size_t total = HEADER_SIZE + 8 + map_size + count * (1 + sh->n_params) * 8 + 8;
     cursor c = {malloc(total), 0, total};
     uint32_t version = FLOW_VERSION, mark = BYTE_ORDER_MARK;
 
@@ -100,6 +105,11 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
     put(&c, &sh->sharpness, 8);
     put_u64(&c, count);
     put_u64(&c, (uint64_t)af_flow_complete(flow));
+    put_u64(&c, map != NULL);
+    if (map) {
+        put(&c, map->shift, sh->d * 8);
+        put(&c, map->root, sh->d * sh->d * 8);
+    }
     for (size_t k = 0; k < count; k++) {
         double beta = af_flow_block_beta(flow, k);
         put(&c, &beta, 8);
@@ -114,16 +124,17 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
 
 /* Reads and checks the fixed header; fills the shape fields and *COUNT. */
 static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], double *sharpness,
-                       uint64_t *count, uint64_t *complete, char *msg, size_t len)
+                       uint64_t *count, uint64_t *complete, uint32_t *version, char *msg,
+                       size_t len)
 {
     char magic[8];
-    uint32_t version, mark;
+    uint32_t mark;
 
     if (get(c, magic, 8) || memcmp(magic, flow_magic, 8) != 0) {
         snprintf(msg, len, "not an afm flow file (wrong magic number)");
         return -1;
     }
-    if (get(c, &version, 4) || get(c, &mark, 4)) {
+    if (get(c, version, 4) || get(c, &mark, 4)) {
         snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
         return -1;
     }
@@ -131,9 +142,9 @@ static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], doubl
         snprintf(msg, len, "flow file written on a machine of another byte order");
         return -1;
     }
-    if (version != FLOW_VERSION) {
-        snprintf(msg, len, "flow file version %u is not supported (this afrun reads version %d)",
-                 (unsigned)version, FLOW_VERSION);
+    if (*version < 1 || *version > FLOW_VERSION) {
+        snprintf(msg, len, "flow file version %u is not supported (this afrun reads versions 1 "
+                 "to %d); run again with --retrain", (unsigned)*version, FLOW_VERSION);
         return -1;
     }
 
@@ -157,28 +168,71 @@ static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], doubl
     return 0;
 }
 
+/* Reads the standardisation field of a version 2 file into *MAP (NULL
+ * when there is none), unchecked. Returns 0, or -1 with a message. */
+static int read_affine(cursor *c, size_t d, flow_affine **map, char *msg, size_t len)
+{
+    uint64_t present;
+
+    *map = NULL;
+    if (get_u64(c, &present) || present > 1) {
+        snprintf(msg, len, "corrupt flow file: invalid standardisation field");
+        return -1;
+    }
+    if (!present)
+        return 0;
+    if (d > (c->size - c->pos) / 8 / (d + 1)) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
+        return -1;
+    }
+    *map = flow_affine_new(d);
+    if (!*map) {
+        snprintf(msg, len, "out of memory reading a flow of dimension %zu", d);
+        return -1;
+    }
+    get(c, (*map)->shift, d * 8);
+    get(c, (*map)->root, d * d * 8);
+    return 0;
+}
+
 int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identity *id,
                         af_flow **out, char *msg, size_t len)
 {
     cursor c = {(unsigned char *)bytes, 0, size};
     uint64_t shape[4], count, complete, stored;
+    uint32_t version;
     double sharpness;
     net_shape sh;
+    flow_affine *map = NULL;
 
     *out = NULL;
-    if (read_header(&c, id, shape, &sharpness, &count, &complete, msg, len))
+    if (read_header(&c, id, shape, &sharpness, &count, &complete, &version, msg, len))
+        return -1;
+    if (size - c.pos < 8) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", size);
+        return -1;
+    }
+    c.size = size - 8;  /* the blocks end at the checksum */
+    if (version >= 2 && read_affine(&c, shape[0], &map, msg, len))
         return -1;
 
     net_shape_init(&sh, shape[0], shape[1], shape[2], sharpness);
     size_t block_bytes = (1 + sh.n_params) * 8;
-    if (count > (size - c.pos) / block_bytes || size - c.pos != count * block_bytes + 8) {
+    if (count > (c.size - c.pos) / block_bytes || c.size - c.pos != count * block_bytes) {
         snprintf(msg, len, "truncated or corrupt flow file: %zu bytes do not hold %llu blocks",
                  size, (unsigned long long)count);
+        flow_affine_free(map);
         return -1;
     }
     memcpy(&stored, bytes + size - 8, 8);
     if (stored != af_flow_hash(AF_FLOW_HASH_INIT, bytes, size - 8)) {
         snprintf(msg, len, "corrupt flow file: checksum mismatch");
+        flow_affine_free(map);
+        return -1;
+    }
+    if (map && flow_affine_finish(map)) {
+        snprintf(msg, len, "corrupt flow file: invalid standardisation map");
+        flow_affine_free(map);
         return -1;
     }
 
@@ -186,15 +240,17 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
     if (!flow) {
         snprintf(msg, len, "out of memory reading a flow of %llu blocks",
                  (unsigned long long)count);
+        flow_affine_free(map);
         return -1;
     }
     for (uint64_t k = 0; k < count; k++) {
-        double beta;
-        get(&c, &beta, 8);
+        double beta = 0.0;
+        get(&c, &beta, 8);  /* within the size checked above */
         flow_append(flow, beta, (const double *)(bytes + c.pos));  /* within capacity */
         c.pos += sh.n_params * 8;
     }
     flow_mark_complete(flow, complete != 0);
+    flow_set_affine(flow, map);
     *out = flow;
     return 0;
 }

@@ -37,6 +37,7 @@ void af_flow_options_default(af_flow_options *o)
     o->clip_norm = 1.0;
     o->w2_weight = 0.01;
     o->seed = 1;
+    o->standardise = 1;
     o->threads = 1;
 }
 
@@ -104,7 +105,7 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
     const size_t sizes[] = {o->hidden1,      o->hidden2,    o->substeps,
                             o->blocks,       o->final_blocks, o->train_size,
                             o->batch_size,   o->iterations, (size_t)o->adaptive,
-                            o->max_blocks,   o->max_final_blocks};
+                            o->max_blocks,   o->max_final_blocks, (size_t)o->standardise};
     const double reals[] = {o->sharpness, o->beta_first, o->learning_rate, o->clip_norm,
                             o->w2_weight, o->ess_fraction, o->target_ess};
 
@@ -538,6 +539,39 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
     return 0;
 }
 
+/* The affine map of a run: the one START was trained with, or a new one
+ * from the mode search when the options ask for it. Returns 0 and sets *MAP
+ * (NULL for none), or -1 with a message. */
+static int choose_affine(const af_target *t, const af_flow_options *o, const af_flow *start,
+                         flow_affine **map, char *msg, size_t len)
+{
+    const flow_affine *old = start ? flow_get_affine(start) : NULL;
+    char note[400] = "";
+
+    *map = NULL;
+    if (old) {
+        *map = flow_affine_new(old->d);
+        if (!*map) {
+            snprintf(msg, len, "out of memory while resuming");
+            return -1;
+        }
+        memcpy((*map)->shift, old->shift, old->d * sizeof *old->shift);
+        memcpy((*map)->root, old->root, old->d * old->d * sizeof *old->root);
+        (*map)->log_det = old->log_det;
+        return 0;
+    }
+    if (start || !o->standardise)
+        return 0;
+    if (t->own_path) {
+        snprintf(note, sizeof note, "kept the coordinates: the model defines its own path");
+    } else if (flow_affine_find(t, o->seed, map, note, sizeof note, msg, len)) {
+        return -1;
+    }
+    if (o->log)
+        o->log(o->log_context, note);
+    return 0;
+}
+
 int af_flow_train(const af_target *target, const af_flow_options *o, const af_flow *start,
                   af_flow **out, char *msg, size_t len)
 {
@@ -548,15 +582,30 @@ int af_flow_train(const af_target *target, const af_flow_options *o, const af_fl
     trainer tr;
     af_flow *flow = NULL;
     double *theta = NULL, *warm = NULL;
-    int rc = -1;
+    flow_affine *map = NULL;
+    af_target seen = *target;  /* the target in the flow's coordinates */
+    int rc = -1, wrapped = 0;
 
-    if (trainer_init(&tr, target, o))
+    memset(&tr, 0, sizeof tr);
+    if (choose_affine(target, o, start, &map, msg, len))
+        return AF_FLOW_FAILED;
+    if (map) {
+        if (flow_affine_target(target, map, &seen))
+            goto out_of_memory;
+        wrapped = 1;
+    }
+
+    if (trainer_init(&tr, &seen, o))
         goto out_of_memory;
     flow = flow_new(&tr.shape, o->substeps, o->blocks + o->final_blocks);
     theta = malloc(tr.shape.n_params * sizeof *theta);
     warm = malloc(tr.shape.n_params * sizeof *warm);
     if (!flow || !theta || !warm)
         goto out_of_memory;
+    if (map) {
+        flow_set_affine(flow, map);  /* the flow owns it now; SEEN still reads it */
+        map = NULL;
+    }
 
     rng_state init_rng;
     rng_seed(&init_rng, o->seed, 2);
@@ -577,8 +626,11 @@ out_of_memory:
 done:
     free(theta);
     free(warm);
-    af_flow_free(flow);
     trainer_free(&tr);
+    if (wrapped)
+        flow_affine_target_free(&seen);
+    af_flow_free(flow);
+    flow_affine_free(map);
     if (rc == 2)
         return AF_FLOW_INTERRUPTED;
     return rc == 0 ? 0 : AF_FLOW_FAILED;
