@@ -52,8 +52,12 @@ const char *af_model_column_name(const af_model *model, size_t i);
 size_t af_model_parameter_column_count(const af_model *model);
 
 /* Maps one unconstrained point Z (d values) to the output columns VALUES
- * (af_model_column_count values). Writes NaN when out of memory. */
-void af_model_constrain(const af_model *model, const double *z, double *values);
+ * (af_model_column_count values). Returns 0, or non-zero with a message in
+ * MESSAGE (capacity MESSAGE_LEN) when a reject in generated quantities is
+ * reached at Z ("model.afm:12:5: reject in generated quantities: ...") or
+ * when the columns cannot be evaluated, which writes NaN. */
+int af_model_constrain(const af_model *model, const double *z, double *values, char *message,
+                       size_t message_len);
 
 /* Inverse of the parameter transforms: maps the constrained parameter
  * values VALUES (the first columns of af_model_constrain's layout, one per
@@ -70,5 +74,22 @@ int af_model_uses_level(const af_model *model);
 /* Text of the print statements that ran while compiling (on values known
  * from data), or NULL when there was none. */
 const char *af_model_printed(const af_model *model);
+
+/* Runs, at the unconstrained point Z, the print statements that the
+ * compiler could not run: those of values that depend on parameters and
+ * those inside an if on parameters. Each that runs at Z adds its line to
+ * *TEXT, in the order of the program; a reject reached at Z adds
+ * "model.afm:12:5: reject: MESSAGE". Sets *TEXT to a malloc'ed text, or
+ * NULL when none ran. Returns 0, or non-zero with a message in MESSAGE
+ * (capacity MESSAGE_LEN) when the statements cannot be evaluated. The
+ * evaluator never runs them, so training and sampling print nothing. */
+int af_model_print_at(const af_model *model, const double *z, char **text, char *message,
+                      size_t message_len);
+
+/* Number of files the model was read from, and the path of file I: the
+ * model file first, then every file it includes (at any depth) once, in
+ * the order they were first included. */
+size_t af_model_source_count(const af_model *model);
+const char *af_model_source_path(const af_model *model, size_t i);
 
 #endif

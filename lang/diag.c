@@ -54,22 +54,59 @@ static void append_format(diag *d, const char *format, ...)
     va_end(ap);
 }
 
-/* Appends the source line holding SPAN's start and a caret line under the
- * span, cut at the end of that line. Tabs are copied into the caret line
- * so that the carets line up in any tab width. */
-static void append_source_line(diag *d, af_span span, size_t line_start)
+diag_source diag_source_at(const diag *d, size_t offset)
+{
+    /* Files lie in increasing base order, and every offset past the end of
+     * the last file read belongs to it. */
+    for (size_t i = d->source_count; i-- > 0;)
+        if (offset >= d->sources[i].base)
+            return d->sources[i];
+    return (diag_source){.path = "", .text = ""};
+}
+
+/* Finds the line of SPAN's start in its file F: sets *LINE (from 1) and
+ * *LINE_START (offset in F's text) and returns the offset in F's text. */
+static size_t locate(const diag_source *f, af_span span, size_t *line, size_t *line_start)
+{
+    size_t at = span.begin - f->base;
+    if (at > f->len)
+        at = f->len;
+    *line = 1;
+    *line_start = 0;
+    for (size_t i = 0; i < at; i++) {
+        if (f->text[i] == '\n') {
+            (*line)++;
+            *line_start = i + 1;
+        }
+    }
+    return at;
+}
+
+void diag_location(const diag *d, af_span span, char *out, size_t cap)
+{
+    diag_source f = diag_source_at(d, span.begin);
+    size_t line, line_start;
+    size_t at = locate(&f, span, &line, &line_start);
+    snprintf(out, cap, "%s:%zu:%zu", f.path, line, at - line_start + 1);
+}
+
+/* Appends the line of F holding AT and a caret line under the span from AT
+ * to END (offsets in F's text), cut at the end of that line. Tabs are
+ * copied into the caret line so that the carets line up in any tab width. */
+static void append_source_line(diag *d, const diag_source *f, size_t at, size_t end,
+                               size_t line_start)
 {
     size_t line_end = line_start;
-    while (line_end < d->source_len && d->source[line_end] != '\n')
+    while (line_end < f->len && f->text[line_end] != '\n')
         line_end++;
-    append_bytes(d, d->source + line_start, line_end - line_start);
+    append_bytes(d, f->text + line_start, line_end - line_start);
     append_bytes(d, "\n", 1);
 
-    for (size_t i = line_start; i < span.begin && i < line_end; i++)
-        append_bytes(d, d->source[i] == '\t' ? "\t" : " ", 1);
-    size_t end = span.end < line_end ? span.end : line_end;
+    for (size_t i = line_start; i < at && i < line_end; i++)
+        append_bytes(d, f->text[i] == '\t' ? "\t" : " ", 1);
+    end = end < line_end ? end : line_end;
     append_bytes(d, "^", 1);
-    for (size_t i = span.begin + 1; i < end; i++)
+    for (size_t i = at + 1; i < end; i++)
         append_bytes(d, "~", 1);
     append_bytes(d, "\n", 1);
 }
@@ -77,20 +114,16 @@ static void append_source_line(diag *d, af_span span, size_t line_start)
 static void append_located(diag *d, af_span span, const char *kind, const char *format,
                            va_list ap)
 {
-    if (span.begin > d->source_len)
-        span.begin = d->source_len;
-    size_t line = 1;
-    size_t line_start = 0;
-    for (size_t i = 0; i < span.begin; i++) {
-        if (d->source[i] == '\n') {
-            line++;
-            line_start = i + 1;
-        }
-    }
-    append_format(d, "%s:%zu:%zu: %s: ", d->path, line, span.begin - line_start + 1, kind);
+    diag_source f = diag_source_at(d, span.begin);
+    size_t line, line_start;
+    size_t at = locate(&f, span, &line, &line_start);
+    /* A span that ends in another file (an #include inside a statement)
+     * is underlined to the end of its first line. */
+    size_t end = span.end >= span.begin && span.end - f.base <= f.len ? span.end - f.base : f.len;
+    append_format(d, "%s:%zu:%zu: %s: ", f.path, line, at - line_start + 1, kind);
     append_vformat(d, format, ap);
     append_bytes(d, "\n", 1);
-    append_source_line(d, span, line_start);
+    append_source_line(d, &f, at, end, line_start);
 }
 
 void diag_error(diag *d, af_span span, const char *hint, const char *format, ...)

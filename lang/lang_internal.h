@@ -27,6 +27,13 @@
  * about 1.5 s in a RelWithDebInfo build. */
 #define AF_MAX_FOLDED 50000000
 #define AF_MAX_INCLUDE_DEPTH 16      /* nesting of #include */
+#define AF_MAX_INCLUDES 1000         /* #include directives run in one compilation */
+/* Bytes of the model file and every included file together; flex takes a
+ * buffer's length as int. */
+#define AF_MAX_SOURCE_BYTES (64 * 1024 * 1024)
+/* Print and reject statements lowered into the graph for evaluation at
+ * given points, counted after loops are unrolled. */
+#define AF_MAX_EFFECTS 100000
 #define AF_MAX_INLINE_DEPTH 64       /* nested calls of user functions while lowering */
 /* Calls of user functions inlined while lowering, nested or not: a function
  * that calls itself twice would otherwise make 2^64 calls within the depth
@@ -58,16 +65,36 @@ void lang_out_of_memory(jmp_buf *on_failure);
 
 /* ---- diagnostics ---- */
 
+/* One file of the model: the model file or a file it includes. Its bytes
+ * take the span offsets [base, base + len), and base + len is its end of
+ * file. The next file starts at base + len + 1, so every offset names one
+ * file. */
+typedef struct {
+    const char *path;
+    const char *text;
+    size_t len;
+    size_t base;
+    unsigned long long device, inode; /* identity of the file, for #include cycles */
+    af_span directive; /* the #include that read it; {0, 0} for the model file */
+} diag_source;
+
 typedef struct {
     char *text; /* every message so far, malloc'ed */
     size_t len;
     size_t cap;
     size_t errors;
-    const char *path;   /* model file, for locations */
-    const char *source; /* its text */
-    size_t source_len;
+    /* The files read so far in the order they were opened, [0] the model
+     * file; an arena array of SOURCE_CAP entries. */
+    diag_source *sources;
+    size_t source_count, source_cap;
     jmp_buf *on_failure;
 } diag;
+
+/* The source file that contains span offset OFFSET; an empty one named ""
+ * when no file has been read. */
+diag_source diag_source_at(const diag *d, size_t offset);
+/* Writes "path:line:col" of SPAN's start into OUT. */
+void diag_location(const diag *d, af_span span, char *out, size_t cap);
 
 /* Appends "path:line:col: error: MESSAGE", the source line and a caret
  * underline of SPAN, then "hint: HINT" when HINT is not NULL. */
@@ -319,12 +346,39 @@ typedef struct {
     int incomplete;      /* the input ended inside a block, a bracket or a comment */
 } lang_context;
 
+/* An including file whose reading an #include directive suspended. */
+typedef struct {
+    void *buffer;  /* its flex buffer */
+    size_t offset; /* its span offset after the directive */
+    size_t source; /* its index in diag.sources */
+} lex_include;
+
 /* State of the lexer between tokens. */
 typedef struct {
     lang_context *ctx;
-    size_t offset; /* bytes consumed so far */
+    size_t offset; /* span offset of the next byte */
     af_span comment_start;
+    size_t source;        /* index in diag.sources of the file being read */
+    lex_include stack[AF_MAX_INCLUDE_DEPTH];
+    size_t depth;         /* entries of STACK in use */
+    size_t include_count; /* #include directives run so far */
 } lex_state;
+
+/* Reads the model file PATH into ctx->source_buffer as diag.sources[0].
+ * Returns 0, or non-zero after reporting an error. */
+int lang_read_model(lang_context *ctx, const char *path);
+
+/* Finds the file NAME (at SPAN) of the #include DIRECTIVE in the file being
+ * read by LEX (next to that file, then in the current directory), reads it
+ * into the arena and adds it to diag.sources. Returns its index, or -1
+ * after reporting an error: not found, not a regular file, a file already
+ * being read (a cycle) or too many bytes in all. */
+long lang_read_include(lex_state *lex, const char *name, af_span span, af_span directive);
+
+/* Paths of the distinct files in diag.sources, the model file first, as
+ * one malloc'ed block: COUNT pointers followed by the strings. Returns
+ * NULL when out of memory. */
+char **lang_source_paths(const lang_context *ctx, size_t *count);
 
 ast_expr *ast_expr_new(lang_context *ctx, ast_expr_kind kind, af_span span);
 ast_stmt *ast_stmt_new(lang_context *ctx, ast_stmt_kind kind, af_span span);
@@ -349,6 +403,7 @@ typedef struct {
     af_graph *columns;   /* root: the output columns, then 4 bounds per parameter element */
     size_t column_count; /* output columns at the start of the COLUMNS root */
     char *printed;       /* text of print statements run while compiling, or NULL */
+    struct lang_effects *effects; /* prints and rejects run at given points, or NULL */
 } lang_lowered;
 
 /* Reads the data, runs transformed data and unrolls the other blocks into

@@ -327,6 +327,7 @@ static void init_lowerer(lowerer *l, lang_context *ctx, ast_program *program,
     l->program = program;
     l->data_path = data_path;
     l->level_node = AF_GRAPH_NONE;
+    l->guard = AF_GRAPH_NONE;
     l->block = ORIGIN_DATA;
     size_t slots = program->slots ? program->slots : 1;
     l->vars = arena_alloc(&ctx->arena, slots * sizeof *l->vars);
@@ -349,7 +350,7 @@ int lang_lower(lang_context *ctx, ast_program *program, const char *data_path,
         ctx->graph = NULL;
         cJSON_Delete(ctx->data);
         ctx->data = NULL;
-        free(l->printed);
+        free(l->printed.text);
         return -1;
     }
     lower_program(l, program);
@@ -357,19 +358,19 @@ int lang_lower(lang_context *ctx, ast_program *program, const char *data_path,
     ctx->data = NULL;
 
     size_t outputs = output_root(l);
+    out->effects = lower_effects_graph(l);
     af_graph *columns = af_graph_clone(ctx->graph);
-    if (columns == NULL || af_graph_finish(columns, outputs, l->dim) != 0) {
+    if (columns == NULL || af_graph_finish(columns, outputs, l->dim) != 0 ||
+        af_graph_finish(ctx->graph, l->target, l->dim) != 0) {
         af_graph_free(columns);
-        lang_out_of_memory(&ctx->on_failure);
-    }
-    if (af_graph_finish(ctx->graph, l->target, l->dim) != 0) {
-        af_graph_free(columns);
+        lang_effects_free(out->effects);
+        out->effects = NULL;
         lang_out_of_memory(&ctx->on_failure);
     }
     out->graph = ctx->graph;
     out->columns = columns;
     out->column_count = l->output_count;
-    out->printed = l->printed;
+    out->printed = l->printed.text;
     ctx->graph = NULL;
     return 0;
 }

@@ -5,6 +5,7 @@
 #ifndef AF_LOWER_INTERNAL_H
 #define AF_LOWER_INTERNAL_H
 
+#include "effect.h"
 #include "lang_internal.h"
 
 #define AF_MAX_RANK (AF_MAX_ARRAY_DIMS + 2)
@@ -60,8 +61,12 @@ typedef struct {
     size_t output_count, output_cap;
     size_t *bounds; /* per parameter element: lower, upper, offset, multiplier nodes */
     size_t bounds_count, bounds_cap;
-    char *printed; /* print output of transformed data, malloc'ed */
-    size_t printed_len;
+    effect_text printed; /* output of the prints run while compiling */
+    /* Whether the statement being lowered runs: AF_GRAPH_NONE for always,
+     * else a node that is non-zero where it runs (lower_effect.c). */
+    size_t guard;
+    struct lowered_effect *effects; /* prints and rejects kept for run time */
+    size_t effect_count, effect_cap;
     jmp_buf fail;
 } lowerer;
 
@@ -117,5 +122,20 @@ void lower_declaration(lowerer *l, ast_decl *d);
 value lower_binary_values(lowerer *l, const ast_expr *e, value a, value b);
 /* Inlines a call of user function F with the lowered arguments ARGS. */
 value lower_user_call(lowerer *l, const ast_expr *e, const value *args);
+
+/* print and reject (lower_effect.c). */
+void lower_print(lowerer *l, const ast_stmt *s);
+void lower_reject(lowerer *l, const ast_stmt *s);
+/* The guard of a branch of an if on parameters with condition COND: the
+ * then branch (THEN_BRANCH = 1), which runs where COND is non-zero, or the
+ * else branch (0), inside a statement whose guard is OUTER. */
+size_t lower_guard_branch(lowerer *l, size_t outer, size_t cond, int then_branch, af_span span);
+/* The guard after that if, whose branches ended with guards THEN_END and
+ * ELSE_END. */
+size_t lower_guard_merge(lowerer *l, size_t outer, size_t cond, size_t then_end,
+                         size_t else_end, af_span span);
+/* Builds the effects graph from the graph so far; NULL when there is no
+ * effect. Call before the graph is finished. */
+lang_effects *lower_effects_graph(lowerer *l);
 
 #endif

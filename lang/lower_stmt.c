@@ -1,7 +1,7 @@
 /* Lowering of statements: assignments (whole, indexed, compound), target
  * and '~', loops unrolled over data, if on data (one branch) or on
- * parameters (both branches, merged by select), jumps, print and reject,
- * and the inlining of user functions. */
+ * parameters (both branches, merged by select), jumps and the inlining
+ * of user functions. Print and reject are in lower_effect.c. */
 #include "lower_internal.h"
 
 #include <math.h>
@@ -233,15 +233,20 @@ static void lower_if(lowerer *l, const ast_stmt *s)
             lower_stmt(l, taken);
         return;
     }
+    size_t guard = l->guard;
     state before = save_state(l);
+    l->guard = lower_guard_branch(l, guard, cond, 0, s->span);
     lower_branch(l, s->orelse);
+    size_t guard_else = l->guard;
     state after_else = save_state(l);
     restore_state(l, &before);
+    l->guard = lower_guard_branch(l, guard, cond, 1, s->span);
     lower_branch(l, s->body);
     merge_states(l, cond, &after_else, s->span);
+    l->guard = lower_guard_merge(l, guard, cond, l->guard, guard_else, s->span);
 }
 
-/* ---- jumps, print, reject ---- */
+/* ---- jumps ---- */
 
 static void lower_jump(lowerer *l, const ast_stmt *s, jump_kind kind)
 {
@@ -253,69 +258,6 @@ static void lower_jump(lowerer *l, const ast_stmt *s, jump_kind kind)
     if (kind == JUMP_RETURN && s->rhs != NULL)
         l->returned = lower_expr(l, s->rhs);
     l->jump = kind;
-}
-
-static void append_printed(lowerer *l, const char *text, size_t n)
-{
-    char *p = realloc(l->printed, l->printed_len + n + 1);
-    if (p == NULL)
-        lang_out_of_memory(&l->ctx->on_failure);
-    memcpy(p + l->printed_len, text, n);
-    l->printed_len += n;
-    p[l->printed_len] = '\0';
-    l->printed = p;
-}
-
-/* Formats the arguments of print or reject into TEXT; returns 0 when one
- * depends on parameters. */
-static int format_printables(lowerer *l, const ast_stmt *s, char *text, size_t cap)
-{
-    size_t used = 0;
-    text[0] = '\0';
-    for (size_t k = 0; k < s->nargs && used < cap; k++) {
-        const ast_expr *a = s->args[k];
-        if (a->kind == EXPR_STRING) {
-            used += (size_t)snprintf(text + used, cap - used, "%s", a->name);
-            continue;
-        }
-        value v = lower_expr(l, a);
-        const double *known = lower_known(l, v.node);
-        if (known == NULL)
-            return 0;
-        size_t n = lower_node_len(l, v.node);
-        if (v.sh.rank > 0)
-            used += (size_t)snprintf(text + used, cap - used, "[");
-        for (size_t e = 0; e < n && used < cap; e++)
-            used += (size_t)snprintf(text + used, cap - used, "%s%.10g", e ? "," : "", known[e]);
-        if (v.sh.rank > 0 && used < cap)
-            used += (size_t)snprintf(text + used, cap - used, "]");
-    }
-    return 1;
-}
-
-static void lower_print(lowerer *l, const ast_stmt *s)
-{
-    char text[1024];
-    /* NOTE: a print of a value that depends on parameters is skipped; only
-     * values known while compiling are printed, once. */
-    if (!format_printables(l, s, text, sizeof text))
-        return;
-    append_printed(l, text, strlen(text));
-    append_printed(l, "\n", 1);
-}
-
-static void lower_reject(lowerer *l, const ast_stmt *s)
-{
-    char text[1024];
-    if (!format_printables(l, s, text, sizeof text))
-        snprintf(text, sizeof text, "(a message that depends on parameters)");
-    if (l->block == ORIGIN_GQ)
-        lower_fail(l, s->span, NULL, "reject() in generated quantities is not supported yet");
-    if (l->block == ORIGIN_TDATA)
-        lower_fail(l, s->span, NULL, "reject: %s", text);
-    /* In the model a reached reject makes the log-density -Inf at that
-     * point; in an if on parameters only where the condition holds. */
-    l->target = lower_scalar(l, -INFINITY, s->span);
 }
 
 /* ---- user functions ---- */

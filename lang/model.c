@@ -2,6 +2,7 @@
  * check and lower, and keeps the graph and the output column names. The
  * AST and every other compile-time allocation are freed before returning. */
 #include "af_lang.h"
+#include "effect.h"
 #include "lang_internal.h"
 
 #include <cjson/cJSON.h>
@@ -9,9 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Largest model source, in bytes; flex takes its buffer length as int. */
-#define AF_MAX_SOURCE_BYTES (64 * 1024 * 1024)
 
 /* What af_model_unconstrain needs of one parameter. */
 typedef struct {
@@ -32,6 +30,9 @@ struct af_model {
     param_info *params;
     size_t param_count;
     char *printed;
+    lang_effects *effects; /* prints and rejects run at given points, or NULL */
+    char **sources;        /* the model file, then each included file once */
+    size_t source_count;
     int uses_level;
     int uses_extern;
 };
@@ -43,49 +44,6 @@ static char *copy_string(const char *s)
     if (p != NULL)
         memcpy(p, s, n);
     return p;
-}
-
-/* Reads the model into ctx->source_buffer, growing it as needed, so that
- * pipes work as well as files. */
-static int read_source(lang_context *ctx, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        diag_file_error(&ctx->diag, path, 0, 0, "cannot read the model file: %s",
-                        strerror(errno));
-        return -1;
-    }
-    size_t used = 0, cap = 0;
-    for (;;) {
-        if (used == cap) {
-            cap = cap ? 2 * cap : 16384;
-            char *p = realloc(ctx->source_buffer, cap + 1);
-            if (p == NULL) {
-                fclose(f);
-                lang_out_of_memory(&ctx->on_failure);
-            }
-            ctx->source_buffer = p;
-        }
-        size_t n = fread(ctx->source_buffer + used, 1, cap - used, f);
-        used += n;
-        if (n == 0 || used > AF_MAX_SOURCE_BYTES)
-            break;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        diag_file_error(&ctx->diag, path, 0, 0, "cannot read the model file");
-        return -1;
-    }
-    if (used > AF_MAX_SOURCE_BYTES) {
-        diag_file_error(&ctx->diag, path, 0, 0, "the model file is too large (limit is %d bytes)",
-                        AF_MAX_SOURCE_BYTES);
-        return -1;
-    }
-    ctx->source_buffer[used] = '\0';
-    ctx->diag.source = ctx->source_buffer;
-    ctx->diag.source_len = used;
-    return 0;
 }
 
 /* Writes the CSV name of element T (in CSV order) of D: "mu", "x.1",
@@ -211,10 +169,12 @@ static af_model *new_model(lang_context *ctx, lang_lowered *lowered, const ast_p
 {
     af_model *m = calloc(1, sizeof *m);
     output_list list = output_decls(ctx, p);
-    if (m == NULL || name_columns(m, &list) != 0 || describe_params(m, p) != 0) {
+    if (m == NULL || name_columns(m, &list) != 0 || describe_params(m, p) != 0 ||
+        (m->sources = lang_source_paths(ctx, &m->source_count)) == NULL) {
         af_model_free(m);
         return NULL;
     }
+    m->effects = lowered->effects;
     m->graph = lowered->graph;
     m->columns_graph = lowered->columns;
     m->printed = lowered->printed;
@@ -232,7 +192,7 @@ static int compile_passes(lang_context *ctx, ast_program *program, const char *m
                           const char *data_path, const af_lang_options *opts,
                           lang_lowered *lowered)
 {
-    if (read_source(ctx, model_path) != 0)
+    if (lang_read_model(ctx, model_path) != 0)
         return -1;
     if (lang_parse(ctx, program) != 0)
         return -1;
@@ -283,8 +243,6 @@ int af_model_compile_opts(const char *model_path, const char *data_path,
     }
     ctx->arena.on_failure = &ctx->on_failure;
     ctx->diag.on_failure = &ctx->on_failure;
-    ctx->diag.path = model_path;
-    ctx->diag.source = "";
     if (setjmp(ctx->on_failure) != 0) {
         release_context(ctx);
         *message = copy_string("out of memory while compiling the model");
@@ -301,6 +259,7 @@ int af_model_compile_opts(const char *model_path, const char *data_path,
         af_graph_free(lowered.graph);
         af_graph_free(lowered.columns);
         free(lowered.printed);
+        lang_effects_free(lowered.effects);
         *message = copy_string("out of memory while compiling the model");
         return AF_LANG_ERROR;
     }
@@ -324,6 +283,8 @@ void af_model_free(af_model *model)
         free(model->params[i].flat);
     free(model->params);
     free(model->printed);
+    lang_effects_free(model->effects);
+    free(model->sources);
     free(model);
 }
 
@@ -360,6 +321,22 @@ const char *af_model_printed(const af_model *model)
     return model->printed;
 }
 
+int af_model_print_at(const af_model *model, const double *z, char **text, char *message,
+                      size_t message_len)
+{
+    return lang_effects_print(model->effects, z, text, message, message_len);
+}
+
+size_t af_model_source_count(const af_model *model)
+{
+    return model->source_count;
+}
+
+const char *af_model_source_path(const af_model *model, size_t i)
+{
+    return i < model->source_count ? model->sources[i] : NULL;
+}
+
 /* Evaluates the columns graph at Z into a malloc'ed array of the columns
  * followed by the bounds, or returns NULL when out of memory. */
 static double *eval_columns(const af_model *m, const double *z)
@@ -372,12 +349,18 @@ static double *eval_columns(const af_model *m, const double *z)
     return all;
 }
 
-void af_model_constrain(const af_model *model, const double *z, double *values)
+int af_model_constrain(const af_model *model, const double *z, double *values, char *message,
+                       size_t message_len)
 {
     double *all = eval_columns(model, z);
     for (size_t i = 0; i < model->column_count; i++)
         values[i] = all != NULL ? all[i] : NAN;
     free(all);
+    if (all == NULL) {
+        snprintf(message, message_len, "out of memory");
+        return -1;
+    }
+    return lang_effects_check_generated(model->effects, z, message, message_len);
 }
 
 const af_graph *af_model_graph(const af_model *model)

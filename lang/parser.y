@@ -55,6 +55,7 @@ static ast_decl *limit_unsized_dims(lang_context *ctx, ast_decl *d);
 static ast_function *function(lang_context *ctx, ast_decl *result, const char *name,
                               af_span name_span, ast_decl *params, ast_stmt *body,
                               af_span span);
+static const char *source_text(const lang_context *ctx, af_span span);
 }
 
 %union {
@@ -280,12 +281,11 @@ var_decl:
           $$->name = $2;
           $$->name_span = @2;
           $$->span = @$;
-          const char *src = ctx->diag.source;
+          const char *type = source_text(ctx, @1), *sizes = source_text(ctx, @4);
           int type_len = (int)(@1.end - @1.begin), sizes_len = (int)(@4.end - @4.begin);
           diag_error(&ctx->diag, @$, "afm accepts only the array syntax of Stan 2.33 and later",
                      "'%.*s %s[%.*s]' is old Stan array syntax; write 'array[%.*s] %.*s %s'",
-                     type_len, src + @1.begin, $2, sizes_len, src + @4.begin, sizes_len,
-                     src + @4.begin, type_len, src + @1.begin, $2);
+                     type_len, type, $2, sizes_len, sizes, sizes_len, sizes, type_len, type, $2);
       }
   ;
 
@@ -635,9 +635,10 @@ static void append_token_name(char *out, size_t cap, yysymbol_kind_t kind)
  * is better shown at the end of its line than at the next line's token. */
 static af_span end_of_previous_line(const lang_context *ctx, size_t offset)
 {
-    const char *src = ctx->diag.source;
+    diag_source f = diag_source_at(&ctx->diag, offset);
+    const char *src = f.text;
     int newline = 0;
-    size_t i = offset;
+    size_t i = offset - f.base;
     while (i > 0 && (src[i - 1] == ' ' || src[i - 1] == '\t' || src[i - 1] == '\r' ||
                      src[i - 1] == '\n')) {
         newline |= src[i - 1] == '\n';
@@ -645,7 +646,27 @@ static af_span end_of_previous_line(const lang_context *ctx, size_t offset)
     }
     if (!newline || i == 0)
         return (af_span){0, 0};
-    return (af_span){i, i + 1};
+    /* When that line is an #include, the text before OFFSET is the end of
+     * the included file. */
+    for (size_t s = 1; s < ctx->diag.source_count; s++) {
+        const diag_source *inc = &ctx->diag.sources[s];
+        if (inc->directive.begin < f.base + i && f.base + i <= inc->directive.end) {
+            af_span inside = end_of_previous_line(ctx, inc->base + inc->len);
+            return inside.end > 0 ? inside : (af_span){f.base + i, f.base + i + 1};
+        }
+    }
+    return (af_span){f.base + i, f.base + i + 1};
+}
+
+/* Returns the source text at SPAN, whose length the caller takes from the
+ * span. A span that runs into another file (an #include inside it) is the
+ * empty string, so the caller never reads past a file's end. */
+static const char *source_text(const lang_context *ctx, af_span span)
+{
+    diag_source f = diag_source_at(&ctx->diag, span.begin);
+    if (span.end < span.begin || span.end - f.base > f.len)
+        return "";
+    return f.text + (span.begin - f.base);
 }
 
 /* Reports "expected A, B or C, found 'x'" at the unexpected token, or
@@ -675,7 +696,7 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, lang_con
         snprintf(what, sizeof what, "end of file");
     else
         snprintf(what, sizeof what, "'%.*s'", (int)(at.end - at.begin > 60 ? 60 : at.end - at.begin),
-                 ctx->diag.source + at.begin);
+                 source_text(ctx, at));
 
     int semicolon = 0;
     for (int i = 0; i < count; i++)

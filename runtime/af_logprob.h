@@ -15,9 +15,11 @@
  * CSV rows of numbers; a CSV header row is skipped, or, with CONSTRAINED,
  * used to find the parameter columns by name (so an afrun output file
  * works). Points are unconstrained (d values) unless CONSTRAINED, when they
- * are the parameters' own values. Returns 0, or non-zero with a message
- * naming the file, the row and the fault. */
+ * are the parameters' own values. When PRINTS is not NULL, the model's
+ * print statements that depend on parameters run at each point, in the
+ * order of the points, and write to PRINTS (af_model_print_at). Returns 0,
+ * or non-zero with a message naming the file, the row and the fault. */
 int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
-                   FILE *out, char *message, size_t message_len);
+                   FILE *out, FILE *prints, char *message, size_t message_len);
 
 #endif

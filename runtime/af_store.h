@@ -7,10 +7,12 @@
 #include <stddef.h>
 
 #include "af_flow.h"
+#include "af_lang.h"
 
-/* Hashes the bytes of MODEL_PATH and DATA_PATH (may be NULL) and the
- * settings in OPTIONS into *ID. Returns 0, or non-zero with a message. */
-int af_store_identity(const char *model_path, const char *data_path,
+/* Hashes the bytes of MODEL's source files (the model file and every file
+ * it includes), of DATA_PATH (may be NULL) and the settings in OPTIONS into
+ * *ID. Returns 0, or non-zero with a message. */
+int af_store_identity(const af_model *model, const char *data_path,
                       const af_flow_options *options, af_flow_identity *id, char *message,
                       size_t message_len);
 

@@ -561,8 +561,13 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     af_weights_summarise(s->log_weight, n, &s->weights);
     if (a->resample && resample_draws(s, n, d, a->flow.seed, msg, len))
         return -1;
-    for (size_t p = 0; p < n; p++)
-        af_model_constrain(s->model, s->z + p * d, s->values + p * cols);
+    char why[768];
+    for (size_t p = 0; p < n; p++) {
+        if (af_model_constrain(s->model, s->z + p * d, s->values + p * cols, why, sizeof why)) {
+            snprintf(msg, len, "draw %zu: %s", p + 1, why);
+            return -1;
+        }
+    }
     for (size_t j = 0; j < cols; j++)
         s->names[j] = af_model_column_name(s->model, j);
     return 0;
@@ -618,7 +623,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     flow_sink sink = {a->flow_path, {0, 0, 0}};
     af_flow *saved = NULL;
 
-    if (af_store_identity(a->model_path, a->data_path, &a->flow, &sink.id, msg, len) ||
+    if (af_store_identity(s->model, a->data_path, &a->flow, &sink.id, msg, len) ||
         (a->retrain && af_store_check_replaceable(a->flow_path, msg, len)) ||
         (!a->retrain && af_store_load(a->flow_path, &sink.id, &saved, msg, len)))
         return -1;
@@ -718,8 +723,8 @@ static int run(afrun_args *a, afrun_state *s)
     }
 
     if (a->log_prob_path) {
-        if (af_logprob_run(s->model, s->eval, a->log_prob_path, a->constrained, stdout, msg,
-                           sizeof msg) == 0)
+        if (af_logprob_run(s->model, s->eval, a->log_prob_path, a->constrained, stdout,
+                           a->quiet ? NULL : stderr, msg, sizeof msg) == 0)
             return 0;
         fprintf(stderr, "afrun: %s\n", msg);
         return -1;

@@ -250,8 +250,27 @@ static void write_rows(FILE *out, const double *lp, const double *grad, size_t r
     }
 }
 
+/* Runs the model's parameter-dependent print statements at each of the
+ * ROWS points Z and writes their text to PRINTS. */
+static int run_prints(const af_model *model, const double *z, size_t rows, FILE *prints,
+                      char *msg, size_t len)
+{
+    const size_t d = af_model_dim(model);
+    for (size_t p = 0; p < rows; p++) {
+        char *text, why[512];
+        if (af_model_print_at(model, z + p * d, &text, why, sizeof why) != 0) {
+            snprintf(msg, len, "print statements at point %zu: %s", p + 1, why);
+            return -1;
+        }
+        if (text)
+            fputs(text, prints);
+        free(text);
+    }
+    return 0;
+}
+
 int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
-                   FILE *out, char *msg, size_t len)
+                   FILE *out, FILE *prints, char *msg, size_t len)
 {
     const size_t d = af_model_dim(model);
     point_table t = {NULL, 0, constrained ? af_model_parameter_column_count(model) : d, 0};
@@ -288,6 +307,8 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
     }
     if (rc == 0)
         rc = to_unconstrained(model, &t, constrained, z, path, msg, len);
+    if (rc == 0 && prints)
+        rc = run_prints(model, z, t.rows, prints, msg, len);
     if (rc == 0)
         rc = af_eval_logp(eval, z, t.rows, lp, grad, msg, len);
     if (rc == 0)

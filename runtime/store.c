@@ -50,7 +50,9 @@ static int read_file(const char *path, unsigned char **bytes, size_t *size, char
     return 0;
 }
 
-static int hash_file(const char *path, uint64_t *hash, char *msg, size_t len)
+/* Adds the bytes of the file PATH to *HASH, preceded by their count when
+ * WITH_SIZE is set. */
+static int hash_file(const char *path, int with_size, uint64_t *hash, char *msg, size_t len)
 {
     unsigned char *bytes;
     size_t size;
@@ -60,22 +62,32 @@ static int hash_file(const char *path, uint64_t *hash, char *msg, size_t len)
         snprintf(msg, len, "cannot open %s: %s", path, strerror(ENOENT));
     if (rc)
         return -1;
-    *hash = af_flow_hash(AF_FLOW_HASH_INIT, bytes, size);
+    if (with_size) {
+        uint64_t count = size;
+        *hash = af_flow_hash(*hash, &count, sizeof count);
+    }
+    *hash = af_flow_hash(*hash, bytes, size);
     free(bytes);
     return 0;
 }
 
-int af_store_identity(const char *model_path, const char *data_path,
+int af_store_identity(const af_model *model, const char *data_path,
                       const af_flow_options *options, af_flow_identity *id, char *msg,
                       size_t len)
 {
-    /* NOTE: files pulled in by #include are not hashed, so editing one alone
-     * does not invalidate a saved flow. */
     memset(id, 0, sizeof *id);
-    if (hash_file(model_path, &id->model_hash, msg, len))
-        return -1;
-    if (data_path && hash_file(data_path, &id->data_hash, msg, len))
-        return -1;
+    /* The model file alone hashes as it did before #include existed, so
+     * older flow files stay valid. Each included file adds its size, so
+     * that text moved from one included file to the next changes the hash. */
+    id->model_hash = AF_FLOW_HASH_INIT;
+    for (size_t i = 0; i < af_model_source_count(model); i++)
+        if (hash_file(af_model_source_path(model, i), i > 0, &id->model_hash, msg, len))
+            return -1;
+    if (data_path) {
+        id->data_hash = AF_FLOW_HASH_INIT;
+        if (hash_file(data_path, 0, &id->data_hash, msg, len))
+            return -1;
+    }
     id->settings_hash = af_flow_options_hash(options);
     return 0;
 }

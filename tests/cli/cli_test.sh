@@ -221,5 +221,33 @@ printf 'mu,sigma\n0.5,-1\n' >"$work/outside.csv"
 check "log-prob outside support exits 1" test $? -eq 1
 check "log-prob outside support names it" grep -q "point 1: column 'sigma'" "$work/err"
 
+# print of a parameter runs at each --log-prob point (on stderr) and
+# never while training; a reject reached in generated quantities stops the
+# run with its line and value. The flow identity covers included files.
+mkdir "$work/inc"
+printf 'mu ~ normal(0, 1);\n' >"$work/inc/prior.afm"
+cat >"$work/inc/gq.afm" <<'MODEL'
+parameters { real mu; }
+model {
+  #include "prior.afm"
+  print("mu is ", mu);
+}
+generated quantities {
+  if (mu > 1)
+    reject("mu is above 1: ", mu);
+}
+MODEL
+printf '0.25\n-2\n' >"$work/inc/points.csv"
+"$afrun" "$work/inc/gq.afm" --log-prob "$work/inc/points.csv" >"$work/out" 2>"$work/err"
+check "log-prob runs prints" test "$(cat "$work/err")" = "$(printf 'mu is 0.25\nmu is -2')"
+"$afrun" "$work/inc/gq.afm" -o "$work/inc/gq.csv" "${loud[@]}" >"$work/out" 2>"$work/err"
+check "reject in generated quantities exits 1" test $? -eq 1
+check "reject in generated quantities is located" \
+    grep -q "gq.afm:8:5: reject in generated quantities: mu is above 1: " "$work/err"
+check "training prints nothing" test "$(grep -c "mu is " "$work/err")" -eq 1
+printf 'mu ~ normal(0, 2);\n' >"$work/inc/prior.afm"
+"$afrun" "$work/inc/gq.afm" -o "$work/inc/gq.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
+check "edited include needs retraining" grep -q "trained for another model" "$work/err"
+
 echo "cli: $passed passed, $failed failed"
 test "$failed" -eq 0

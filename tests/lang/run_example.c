@@ -63,7 +63,9 @@ static void score_matches_finite_differences(void **state)
         /* Rounding in up - down grows with |lp|, so the bound does too. */
         score_check_point(model_path, p, ev, z, d, score, lp, 1e-5, 1e-12);
 
-        af_model_constrain(m, z, values);
+        char constrain_message[256];
+        if (af_model_constrain(m, z, values, constrain_message, sizeof constrain_message) != 0)
+            fail_msg("%s: point %d: %s", model_path, p, constrain_message);
         for (size_t c = 0; c < columns; c++)
             if (!isfinite(values[c]))
                 fail_msg("%s: point %d: column %s is %g", model_path, p,

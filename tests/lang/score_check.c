@@ -16,6 +16,15 @@ double score_check_logp(af_eval *eval, const double *z)
     return lp;
 }
 
+double score_check_model_logp(const af_model *model, const double *z)
+{
+    af_eval *eval = af_eval_new(model);
+    assert_non_null(eval);
+    double lp = score_check_logp(eval, z);
+    af_eval_free(eval);
+    return lp;
+}
+
 void score_check_point(const char *label, int point, af_eval *eval, double *z, size_t d,
                        const double *score, double lp, double h, double lp_rounding)
 {

@@ -10,6 +10,8 @@
 
 /* log q at the single point Z; fails the test when evaluation fails. */
 double score_check_logp(af_eval *eval, const double *z);
+/* The same with a workspace of its own for MODEL. */
+double score_check_model_logp(const af_model *model, const double *z);
 
 /* Compares SCORE (d values at Z, where the log-density is LP) with central
  * differences of step H. The tolerance is 1e-5 (1 + |fd|) plus
