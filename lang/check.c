@@ -436,14 +436,38 @@ static void check_stmts(checker *c, ast_stmt *list, block_kind block)
         check_stmt(c, s);
 }
 
+/* An extern function returns real and takes real or vector arguments,
+ * which af_ffi passes as double and as (const double *, size_t). */
+static void check_extern_signature(checker *c, const ast_function *f)
+{
+    char found[64];
+    if (f->result.base != TYPE_REAL || f->result.dims != 0)
+        diag_error(&c->ctx->diag, f->name_span, "declare it as: extern real f(...)",
+                   "extern function '%s' must return real, found %s", f->name,
+                   ast_type_text(f->result, found, sizeof found));
+    for (const ast_decl *p = f->params; p != NULL; p = p->next) {
+        int vector = p->type.base == TYPE_VECTOR && p->type.dims == 0;
+        if ((p->type.base == TYPE_REAL && p->type.dims == 0) || vector)
+            continue;
+        diag_error(&c->ctx->diag, p->span,
+                   "pass an int as real, and other containers as a vector (to_vector)",
+                   "argument '%s' of extern function '%s' is %s; extern functions take real "
+                   "and vector arguments only",
+                   p->name, f->name, ast_type_text(p->type, found, sizeof found));
+    }
+}
+
 static void check_function(checker *c, ast_function *f)
 {
     for (ast_function *g = c->program->functions; g != f; g = g->next)
-        if (strcmp(g->name, f->name) == 0 && g->body != NULL && f->body != NULL) {
+        if (strcmp(g->name, f->name) == 0 &&
+            ((g->body != NULL && f->body != NULL) || g->is_extern || f->is_extern)) {
             diag_error(&c->ctx->diag, f->name_span, "afm has no overloading; rename one",
                        "function '%s' is already defined", f->name);
             diag_note(&c->ctx->diag, g->name_span, "'%s' is defined here", f->name);
         }
+    if (f->is_extern)
+        check_extern_signature(c, f);
     if (f->body == NULL)
         return;
     symbol *outer = c->scope;

@@ -71,8 +71,10 @@ static double *evaluate(const lang_effects *e, const double *z, char *message,
                         size_t message_len)
 {
     double *root = malloc((e->root_len ? e->root_len : 1) * sizeof *root);
-    if (root == NULL || af_graph_eval_point(e->graph, z, 1.0, root) != 0) {
+    if (root == NULL)
         snprintf(message, message_len, "out of memory");
+    if (root == NULL ||
+        af_graph_eval_point(e->graph, z, 1.0, root, message, message_len) != 0) {
         free(root);
         return NULL;
     }

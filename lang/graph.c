@@ -5,6 +5,7 @@
 #include "af_graph.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ typedef struct {
     size_t len;
     size_t nargs;
     size_t arg_start; /* into args */
-    size_t aux;       /* INDEX element, PARAM offset, CONST offset into constants */
+    size_t aux;       /* INDEX element, PARAM offset, CONST offset into constants,
+                         EXTERN index into externs */
 } node;
 
 struct af_graph {
@@ -28,6 +30,8 @@ struct af_graph {
     size_t args_len, args_cap;
     double *constants;
     size_t constants_len, constants_cap;
+    const af_ffi_function **externs; /* functions of EXTERN nodes, by aux */
+    size_t extern_count, extern_cap;
     size_t *table; /* open addressing over node ids, AF_GRAPH_NONE when empty */
     size_t table_cap;
     size_t root;
@@ -69,6 +73,7 @@ void af_graph_free(af_graph *g)
     free(g->nodes);
     free(g->args);
     free(g->constants);
+    free(g->externs);
     free(g->table);
     free(g);
 }
@@ -259,6 +264,8 @@ af_graph *af_graph_clone(const af_graph *g)
     c->args_cap = g->args_len;
     c->constants = copy_array(g->constants, g->constants_len, sizeof(double), &failed);
     c->constants_cap = g->constants_len;
+    c->externs = copy_array(g->externs, g->extern_count, sizeof *g->externs, &failed);
+    c->extern_cap = g->extern_count;
     c->table = NULL; /* rebuilt when a node is added */
     c->table_cap = 0;
     if (failed) {
@@ -327,6 +334,28 @@ done:
     return id;
 }
 
+/* Adds a node of OP over ARGS, or returns an equal one. */
+static size_t add_node(af_graph *g, af_op op, int varies, const size_t *args, size_t nargs,
+                       size_t len, size_t aux)
+{
+    size_t start = g->args_len;
+    if (grow((void **)&g->args, &g->args_cap, start + nargs, sizeof(size_t)) != 0) {
+        g->status = AF_GRAPH_NO_MEMORY;
+        return AF_GRAPH_NONE;
+    }
+    node *n = candidate(g);
+    if (n == NULL)
+        return AF_GRAPH_NONE;
+    memcpy(&g->args[start], args, nargs * sizeof(size_t));
+    *n = (node){op, varies, len, nargs, start, aux};
+
+    size_t before = g->count;
+    size_t id = intern(g);
+    if (g->count > before)
+        g->args_len += nargs;
+    return id;
+}
+
 size_t af_graph_op(af_graph *g, af_op op, const size_t *args, size_t nargs, size_t len,
                    size_t index)
 {
@@ -342,23 +371,26 @@ size_t af_graph_op(af_graph *g, af_op op, const size_t *args, size_t nargs, size
         if (same != AF_GRAPH_NONE)
             return same;
     }
+    return add_node(g, op, varies, args, nargs, len, index);
+}
 
-    size_t start = g->args_len;
-    if (grow((void **)&g->args, &g->args_cap, start + nargs, sizeof(size_t)) != 0) {
-        g->status = AF_GRAPH_NO_MEMORY;
-        return AF_GRAPH_NONE;
+size_t af_graph_extern_call(af_graph *g, const af_ffi_function *fn, const size_t *args,
+                            size_t nargs)
+{
+    size_t index = 0;
+    while (index < g->extern_count && g->externs[index] != fn)
+        index++;
+    if (index == g->extern_count) {
+        if (grow((void **)&g->externs, &g->extern_cap, index + 1, sizeof *g->externs) != 0) {
+            g->status = AF_GRAPH_NO_MEMORY;
+            return AF_GRAPH_NONE;
+        }
+        g->externs[g->extern_count++] = fn;
     }
-    node *n = candidate(g);
-    if (n == NULL)
-        return AF_GRAPH_NONE;
-    memcpy(&g->args[start], args, nargs * sizeof(size_t));
-    *n = (node){op, varies, len, nargs, start, index};
-
-    size_t before = g->count;
-    size_t id = intern(g);
-    if (g->count > before)
-        g->args_len += nargs;
-    return id;
+    int varies = 0;
+    for (size_t k = 0; k < nargs; k++)
+        varies |= g->nodes[args[k]].varies;
+    return add_node(g, AF_OP_EXTERN, varies, args, nargs, 1, index);
 }
 
 int af_graph_finish(af_graph *g, size_t root, size_t dim)
@@ -445,6 +477,12 @@ const double *af_graph_node_values(const af_graph *g, size_t id)
     return n->op == AF_OP_CONST ? &g->constants[n->aux] : NULL;
 }
 
+const af_ffi_function *af_graph_node_extern(const af_graph *g, size_t id)
+{
+    const node *n = &g->nodes[id];
+    return n->op == AF_OP_EXTERN ? g->externs[n->aux] : NULL;
+}
+
 int af_graph_node_varies(const af_graph *g, size_t id)
 {
     return g->nodes[id].varies;
@@ -452,8 +490,8 @@ int af_graph_node_varies(const af_graph *g, size_t id)
 
 /* ---- evaluation of one point, for output columns ---- */
 
-static void run_point_node(const af_graph *g, size_t i, double **value, double *scratch,
-                           af_operand *operands)
+static int run_point_node(const af_graph *g, size_t i, double **value, double *scratch,
+                          af_operand *operands, char *message, size_t message_len)
 {
     const node *n = &g->nodes[i];
     for (size_t k = 0; k < n->nargs; k++) {
@@ -462,10 +500,14 @@ static void run_point_node(const af_graph *g, size_t i, double **value, double *
     }
     af_op_call call = {n->op, n->nargs, operands, value[i], NULL, n->len, 1, 1, 0, n->aux,
                        scratch};
+    if (n->op == AF_OP_EXTERN)
+        return af_ffi_eval(g->externs[n->aux], &call, message, message_len);
     af_op_eval(&call);
+    return 0;
 }
 
-int af_graph_eval_point(const af_graph *g, const double *z, double level, double *out)
+int af_graph_eval_point(const af_graph *g, const double *z, double level, double *out,
+                        char *message, size_t message_len)
 {
     size_t total = 0, max_len = 1, max_nargs = 1;
     for (size_t i = 0; i < g->count; i++) {
@@ -477,6 +519,8 @@ int af_graph_eval_point(const af_graph *g, const double *z, double level, double
     double *pool = malloc((total + af_op_scratch_len(max_len, 1)) * sizeof *pool);
     af_operand *operands = malloc(max_nargs * sizeof *operands);
     int status = value == NULL || pool == NULL || operands == NULL ? -1 : 0;
+    if (status != 0 && message_len > 0)
+        snprintf(message, message_len, "out of memory");
     double *next = pool;
     for (size_t i = 0; status == 0 && i < g->count; i++) {
         const node *n = &g->nodes[i];
@@ -491,7 +535,7 @@ int af_graph_eval_point(const af_graph *g, const double *z, double level, double
         else if (n->op == AF_OP_LEVEL)
             value[i][0] = level;
         else
-            run_point_node(g, i, value, next, operands);
+            status = run_point_node(g, i, value, next, operands, message, message_len);
     }
     if (status == 0 && g->root != AF_GRAPH_NONE)
         memcpy(out, value[g->root], g->nodes[g->root].len * sizeof(double));

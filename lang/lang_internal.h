@@ -313,6 +313,7 @@ struct ast_function {
     int is_extern;
     const char *library;    /* extern: shared library path */
     const char *derivative; /* extern: derivative symbol, NULL for finite differences */
+    af_ffi_function *loaded; /* extern: set by lang_open_externs */
     ast_function *next;
 };
 
@@ -343,6 +344,9 @@ typedef struct {
     af_graph *graph;
     struct cJSON *data;
     char *source_buffer; /* the model text, malloc'ed */
+    /* Extern functions opened by lang_open_externs; the model takes them. */
+    af_ffi_function **externs;
+    size_t extern_count;
     int incomplete;      /* the input ended inside a block, a bracket or a comment */
 } lang_context;
 
@@ -396,6 +400,11 @@ size_t lang_parse(lang_context *ctx, ast_program *program);
 
 /* Resolves names and checks types. Returns the error count. */
 size_t lang_check(lang_context *ctx, ast_program *program);
+
+/* Opens the shared library of every extern function of PROGRAM, the
+ * model in MODEL_PATH, and its symbols, into ctx->externs. Returns the
+ * number of errors reported. */
+size_t lang_open_externs(lang_context *ctx, ast_program *program, const char *model_path);
 
 /* What lowering produces; the caller owns every member. */
 typedef struct {

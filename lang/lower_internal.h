@@ -120,6 +120,8 @@ void lower_stmt(lowerer *l, const ast_stmt *s);
 void lower_declaration(lowerer *l, ast_decl *d);
 /* Applies the binary operator of E to the lowered operands A and B. */
 value lower_binary_values(lowerer *l, const ast_expr *e, value a, value b);
+/* Lowers a call of an extern function with the lowered arguments ARGS. */
+value lower_extern_call(lowerer *l, const ast_expr *e, const value *args);
 /* Inlines a call of user function F with the lowered arguments ARGS. */
 value lower_user_call(lowerer *l, const ast_expr *e, const value *args);
 

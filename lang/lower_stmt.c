@@ -266,7 +266,7 @@ value lower_user_call(lowerer *l, const ast_expr *e, const value *args)
 {
     ast_function *f = e->function;
     if (f->is_extern)
-        lower_fail(l, e->span, NULL, "calls of extern functions are not supported yet");
+        return lower_extern_call(l, e, args);
     if (f->body == NULL)
         lower_fail(l, e->span, NULL, "function '%s' is declared but never defined", f->name);
     if (l->inline_depth >= AF_MAX_INLINE_DEPTH)

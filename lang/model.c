@@ -35,6 +35,8 @@ struct af_model {
     size_t source_count;
     int uses_level;
     int uses_extern;
+    af_ffi_function **externs; /* opened extern functions, which the graphs call */
+    size_t extern_count;
 };
 
 static char *copy_string(const char *s)
@@ -183,6 +185,10 @@ static af_model *new_model(lang_context *ctx, lang_lowered *lowered, const ast_p
                       m->column_count;
     m->uses_level = graph_uses_level(lowered->graph);
     m->uses_extern = uses_extern(p);
+    m->externs = ctx->externs;
+    m->extern_count = ctx->extern_count;
+    ctx->externs = NULL;
+    ctx->extern_count = 0;
     return m;
 }
 
@@ -207,11 +213,21 @@ static int compile_passes(lang_context *ctx, ast_program *program, const char *m
                    f->name, f->library);
         return -1;
     }
+    if (lang_open_externs(ctx, program, model_path) != 0)
+        return -1;
     return lang_lower(ctx, program, data_path, lowered);
+}
+
+static void close_externs(af_ffi_function **externs, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        af_ffi_close(externs[i]);
+    free(externs);
 }
 
 static void release_context(lang_context *ctx)
 {
+    close_externs(ctx->externs, ctx->extern_count);
     af_graph_free(ctx->graph);
     cJSON_Delete(ctx->data);
     arena_free(&ctx->arena);
@@ -278,6 +294,7 @@ void af_model_free(af_model *model)
         return;
     af_graph_free(model->graph);
     af_graph_free(model->columns_graph);
+    close_externs(model->externs, model->extern_count);
     free(model->columns);
     for (size_t i = 0; model->params != NULL && i < model->param_count; i++)
         free(model->params[i].flat);
@@ -338,11 +355,17 @@ const char *af_model_source_path(const af_model *model, size_t i)
 }
 
 /* Evaluates the columns graph at Z into a malloc'ed array of the columns
- * followed by the bounds, or returns NULL when out of memory. */
-static double *eval_columns(const af_model *m, const double *z)
+ * followed by the bounds, or returns NULL with a message in MESSAGE when out
+ * of memory or when an extern function fails. */
+static double *eval_columns(const af_model *m, const double *z, char *message,
+                            size_t message_len)
 {
     double *all = malloc((m->column_count + m->bounds_count + 1) * sizeof *all);
-    if (all != NULL && af_graph_eval_point(m->columns_graph, z, 1.0, all) != 0) {
+    if (all == NULL) {
+        snprintf(message, message_len, "out of memory");
+        return NULL;
+    }
+    if (af_graph_eval_point(m->columns_graph, z, 1.0, all, message, message_len) != 0) {
         free(all);
         return NULL;
     }
@@ -352,14 +375,14 @@ static double *eval_columns(const af_model *m, const double *z)
 int af_model_constrain(const af_model *model, const double *z, double *values, char *message,
                        size_t message_len)
 {
-    double *all = eval_columns(model, z);
-    for (size_t i = 0; i < model->column_count; i++)
-        values[i] = all != NULL ? all[i] : NAN;
-    free(all);
+    double *all = eval_columns(model, z, message, message_len);
     if (all == NULL) {
-        snprintf(message, message_len, "out of memory");
+        for (size_t i = 0; i < model->column_count; i++)
+            values[i] = NAN;
         return -1;
     }
+    memcpy(values, all, model->column_count * sizeof *values);
+    free(all);
     return lang_effects_check_generated(model->effects, z, message, message_len);
 }
 
@@ -444,8 +467,10 @@ int af_model_unconstrain(const af_model *model, const double *values, double *z,
      * inverted after those before it are known. */
     for (size_t p = 0; p < model->param_count; p++) {
         const param_info *info = &model->params[p];
-        double *all = eval_columns(model, z);
-        int status = all == NULL ? -1 : invert_param(model, info, values, all, z);
+        double *all = eval_columns(model, z, msg, len);
+        if (all == NULL)
+            return -1;
+        int status = invert_param(model, info, values, all, z);
         free(all);
         if (status != 0) {
             snprintf(msg, len, "out of memory");

@@ -168,7 +168,10 @@ static void load_level(af_eval *ev, size_t i, size_t count)
         ev->value[i][b] = ev->level;
 }
 
-static void run_node(af_eval *ev, size_t i, size_t count, int with_score)
+/* Runs node I; returns 0, or non-zero with a message when the node calls
+ * an extern function that fails. */
+static int run_node(af_eval *ev, size_t i, size_t count, int with_score, char *message,
+                    size_t message_len)
 {
     const af_graph *g = ev->graph;
     size_t nargs = af_graph_node_nargs(g, i);
@@ -183,7 +186,11 @@ static void run_node(af_eval *ev, size_t i, size_t count, int with_score)
     af_op_call call = {af_graph_node_op(g, i), nargs, ev->operands, ev->value[i],
                        with_score ? ev->tangent[i] : NULL, af_graph_node_len(g, i), ev->chunk,
                        count, ev->dim, af_graph_node_aux(g, i), ev->scratch};
+    const af_ffi_function *fn = af_graph_node_extern(g, i);
+    if (fn != NULL)
+        return af_ffi_eval(fn, &call, message, message_len);
     af_op_eval(&call);
+    return 0;
 }
 
 /* Copies the root's value and tangents out. A point whose log-density is
@@ -205,7 +212,8 @@ static void store_results(af_eval *ev, size_t count, double *logp, double *score
     }
 }
 
-static void run_chunk(af_eval *ev, const double *z, size_t count, double *logp, double *score)
+static int run_chunk(af_eval *ev, const double *z, size_t count, double *logp, double *score,
+                     char *message, size_t message_len)
 {
     for (size_t i = 0; i < ev->nodes; i++) {
         af_op op = af_graph_node_op(ev->graph, i);
@@ -215,10 +223,11 @@ static void run_chunk(af_eval *ev, const double *z, size_t count, double *logp, 
             load_parameter(ev, i, z, count);
         else if (op == AF_OP_LEVEL)
             load_level(ev, i, count);
-        else
-            run_node(ev, i, count, score != NULL);
+        else if (run_node(ev, i, count, score != NULL, message, message_len) != 0)
+            return -1;
     }
     store_results(ev, count, logp, score);
+    return 0;
 }
 
 int af_eval_logp(af_eval *ev, const double *z, size_t n, double *logp, double *score,
@@ -231,8 +240,9 @@ int af_eval_logp(af_eval *ev, const double *z, size_t n, double *logp, double *s
     }
     for (size_t start = 0; start < n; start += ev->chunk) {
         size_t count = n - start < ev->chunk ? n - start : ev->chunk;
-        run_chunk(ev, z + start * ev->dim, count, logp + start,
-                  score != NULL ? score + start * ev->dim : NULL);
+        if (run_chunk(ev, z + start * ev->dim, count, logp + start,
+                      score != NULL ? score + start * ev->dim : NULL, message, message_len) != 0)
+            return -1;
     }
     return 0;
 }

@@ -8,7 +8,8 @@
 #include <stddef.h>
 
 /* How an op maps its arguments to its result:
- * LEAF   no kernel: constants and parameter slices, filled by the caller.
+ * LEAF   no kernel: the caller fills the values (constants, parameter
+ *        slices, the annealing level, calls of extern C functions).
  * MAP    elementwise over the arguments broadcast to one length (a scalar
  *        argument repeats); the result has that length.
  * FOLD   the same pointwise rule, summed over the elements to one scalar.
@@ -149,7 +150,8 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
     X(DIRICHLET_LPDF, "dirichlet_lpdf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)           \
     /* Ops the compiler emits for the language (kernels in ops_matrix.c). */             \
     X(SELECT, "?:", AF_KIND_MAP, 3, AF_RESULT_REAL, 0)                                   \
-    X(LEVEL, "annealing_level", AF_KIND_LEAF, 0, AF_RESULT_REAL, 0)
+    X(LEVEL, "annealing_level", AF_KIND_LEAF, 0, AF_RESULT_REAL, 0)                      \
+    X(EXTERN, "extern", AF_KIND_LEAF, -1, AF_RESULT_REAL, 0)
 
 #define AF_OP_ENUM(id, name, kind, arity, result, callable) AF_OP_##id,
 typedef enum { AF_OP_LIST(AF_OP_ENUM) AF_OP_COUNT } af_op;

@@ -1,5 +1,6 @@
 /* Kernels of the ops that the compiler adds for the language itself: the
- * select behind '?:' and if on parameters, and the annealing level leaf.
+ * select behind '?:' and if on parameters, and the leaves that the
+ * evaluator fills (the annealing level, calls of extern functions).
  * They sit in their own block at the end of AF_OP_LIST. */
 #include "ops_internal.h"
 
@@ -28,6 +29,13 @@ void af_kernel_SELECT(const af_op_call *c)
 
 /* The evaluator writes the level's value; there is nothing to compute. */
 void af_kernel_LEVEL(const af_op_call *c)
+{
+    (void)c;
+    assert(!"leaf ops have no kernel");
+}
+
+/* The evaluator calls the extern function through af_ffi. */
+void af_kernel_EXTERN(const af_op_call *c)
 {
     (void)c;
     assert(!"leaf ops have no kernel");

@@ -249,5 +249,52 @@ printf 'mu ~ normal(0, 2);\n' >"$work/inc/prior.afm"
 "$afrun" "$work/inc/gq.afm" -o "$work/inc/gq.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
 check "edited include needs retraining" grep -q "trained for another model" "$work/err"
 
+# Extern functions, with the test library of tests/lang/extern_test_lib.c
+# as the third argument. afrun rejects them without --allow-extern, and a
+# relative library path is relative to the model's folder, not the working
+# folder.
+extern_lib=${3:-}
+if [ -n "$extern_lib" ]; then
+    mkdir "$work/ext"
+    cp "$extern_lib" "$work/ext/librosen.so"
+    cat >"$work/ext/rosen.afm" <<'MODEL'
+functions {
+  extern real ext_rosen(real x, real y) from "./librosen.so" derivative "ext_rosen_grad";
+}
+parameters { real x; real y; }
+model { target += -ext_rosen(x, y) / 20; }
+MODEL
+    printf '0.5,0.1\n' >"$work/ext/points.csv"
+    (cd "$work" && "$afrun" ext/rosen.afm --log-prob ext/points.csv) >"$work/out" 2>"$work/err"
+    check "extern without --allow-extern exits 1" test $? -eq 1
+    check "extern without --allow-extern says why" grep -q "pass --allow-extern" "$work/err"
+    (cd "$work" && "$afrun" ext/rosen.afm --allow-extern --log-prob ext/points.csv) \
+        >"$work/ext/lp.out" 2>"$work/err"
+    check "extern log-prob exits 0" test $? -eq 0
+    # -rosen(0.5, 0.1) / 20 = -0.125, and its gradient (-1.45, 1.5).
+    extern_row_ok() {
+        awk -F, 'NR == 2 { d1 = $1 + 0.125; d2 = $2 + 1.45; d3 = $3 - 1.5;
+            exit !(d1 * d1 + d2 * d2 + d3 * d3 < 1e-24) }' "$1"
+    }
+    check "extern log-prob value and gradient" extern_row_ok "$work/ext/lp.out"
+    "$afrun" "$work/ext/rosen.afm" --allow-extern --samples 200 -o "$work/ext/rosen.csv" \
+        "${fast[@]}" >"$work/out" 2>"$work/err"
+    check "extern sampling exits 0" test $? -eq 0
+    check "extern sampling writes 200 draws" \
+        test "$(grep -v '^#' "$work/ext/rosen.csv" | wc -l)" -eq 201
+    cat >"$work/ext/log.afm" <<'MODEL'
+functions {
+  extern real ext_log(real x) from "./librosen.so" derivative "ext_log_grad";
+}
+parameters { real x; }
+model { target += ext_log(x); }
+MODEL
+    "$afrun" "$work/ext/log.afm" --allow-extern -o "$work/ext/log.csv" "${fast[@]}" \
+        >"$work/out" 2>"$work/err"
+    check "extern NaN exits 1" test $? -eq 1
+    check "extern NaN names the function" grep -q "extern function 'ext_log' returned nan" \
+        "$work/err"
+fi
+
 echo "cli: $passed passed, $failed failed"
 test "$failed" -eq 0

@@ -1,6 +1,8 @@
 /* Golden error test: compiles CASE.afm (with CASE.json as data when that
  * file exists) in the current folder, expects compilation to fail, and
- * compares every diagnostic with CASE.expected byte for byte. */
+ * compares every diagnostic with CASE.expected byte for byte. CASE.options,
+ * when it exists, holds afrun options that set compiler options; only
+ * --allow-extern is known. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,22 @@ static char *read_text(const char *path)
     return text;
 }
 
+/* Reads CASE.options into OPTS; fails the test on an unknown option. */
+static void read_options(af_lang_options *opts)
+{
+    char path[256], word[64];
+    snprintf(path, sizeof path, "%s.options", case_name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    while (fscanf(f, "%63s", word) == 1) {
+        if (strcmp(word, "--allow-extern") != 0)
+            fail_msg("%s: unknown option '%s'", path, word);
+        opts->allow_extern = 1;
+    }
+    fclose(f);
+}
+
 static void diagnostic_matches(void **state)
 {
     (void)state;
@@ -37,9 +55,11 @@ static void diagnostic_matches(void **state)
     if (f != NULL)
         fclose(f);
 
+    af_lang_options opts = {0};
+    read_options(&opts);
     af_model *m = NULL;
     char *message = NULL;
-    int status = af_model_compile(model, f != NULL ? data : NULL, &m, &message);
+    int status = af_model_compile_opts(model, f != NULL ? data : NULL, &opts, &m, &message);
     assert_int_not_equal(status, 0);
     assert_null(m);
     assert_non_null(message);
