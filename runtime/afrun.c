@@ -17,6 +17,7 @@
 
 #include <cblas.h>
 
+#include "af_census.h"
 #include "af_eval.h"
 #include "af_flow.h"
 #include "af_lang.h"
@@ -482,6 +483,8 @@ typedef struct {
     af_flow *flow;
     double *z, *lp, *lp_approx, *log_weight, *values;
     af_weights_summary weights;  /* of the draws before any resampling */
+    af_census *census;           /* of the draws before any resampling; NULL when it
+                                    failed */
     const char **names;
 } afrun_state;
 
@@ -490,6 +493,7 @@ static void state_free(afrun_state *s)
     af_flow_free(s->flow);
     af_eval_free(s->eval);
     af_model_free(s->model);
+    af_census_free(s->census);
     free(s->z);
     free(s->lp);
     free(s->lp_approx);
@@ -559,6 +563,11 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     for (size_t p = 0; p < n; p++)
         s->log_weight[p] = s->lp[p] - s->lp_approx[p];
     af_weights_summarise(s->log_weight, n, &s->weights);
+    /* The census is a diagnostic: when it fails, the run goes on without it. */
+    char census_msg[256];
+    if (af_census_run(s->z, n, d, s->log_weight, NULL, &s->census, census_msg,
+                      sizeof census_msg))
+        fprintf(stderr, "afrun: warning: no mode census: %s\n", census_msg);
     if (a->resample && resample_draws(s, n, d, a->flow.seed, msg, len))
         return -1;
     char why[768];
@@ -596,6 +605,31 @@ static void warn_poor_weights(const af_weights_summary *weights, size_t n)
                 "weighted tail estimates and the standard error of log Z are not reliable. "
                 "Train longer (--iterations, --blocks) or draw more samples.\n",
                 w.pareto_k, AF_WEIGHTS_K_UNRELIABLE);
+}
+
+/* Prints the mode census after the summary table, with each shown
+ * cluster's centre mapped to the constrained scale, and warns on stderr
+ * when the importance weights disagree with the draws. */
+static void print_census(const afrun_state *s, const af_output_draws *draws)
+{
+    const size_t columns = draws->columns;
+    size_t shown = af_census_cluster_count(s->census);
+    char msg[1024];
+
+    shown = shown < AF_CENSUS_SHOWN ? shown : AF_CENSUS_SHOWN;
+    double *centres = malloc((shown * columns > 0 ? shown * columns : 1) * sizeof *centres);
+    if (!centres) {
+        fputs("afrun: warning: no mode census: out of memory\n", stderr);
+        return;
+    }
+    /* The census is a diagnostic, so a centre whose columns fail is shown as it is. */
+    for (size_t i = 0; i < shown; i++)
+        af_model_constrain(s->model, af_census_centre(s->census, i), centres + i * columns, msg,
+                           sizeof msg);
+    af_census_print(stdout, s->census, draws->names, columns, centres);
+    free(centres);
+    if (af_census_warning(s->census, msg, sizeof msg))
+        fprintf(stderr, "afrun: warning: %s\n", msg);
 }
 
 static double now_seconds(void)
@@ -763,6 +797,8 @@ static int run(afrun_args *a, afrun_state *s)
                 seconds);
     if (af_output_print_summary(stdout, &draws, &s->weights))
         return -1;
+    if (s->census)
+        print_census(s, &draws);
     warn_poor_weights(&s->weights, draws.n);
     return 0;
 }
