@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare an afrun sample file with the exact facts of a reference target.
 
-usage: bench/check.py gmm_circle|funnel|exp_gauss|trunc_normal_2d|trunc_normal_5d FILE.csv
+usage: bench/check.py gmm_circle|gmm_circle_10_8|gmm_circle_12_10|funnel|exp_gauss|trunc_normal_2d|trunc_normal_5d FILE.csv
 
 Prints each metric with its exact value and tolerance, and exits non-zero
 when one misses. Only the standard library is used, so it runs wherever
@@ -31,8 +31,15 @@ def variance(values):
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
-def check_gmm_circle(x, report):
-    k, radius = 6, 8.0
+# Circle mixtures: K unit Gaussians of equal weight on a circle of radius c,
+# normalised, so log Z = 0.
+CIRCLES = {"gmm_circle": (8.0, 6), "gmm_circle_10_8": (10.0, 8), "gmm_circle_12_10": (12.0, 10)}
+
+
+def check_gmm_circle(x, log_weight, report, radius, k):
+    """Mode weights by nearest mean (each 1/K +- 0.01), the mean distance to
+    the nearest mean (the Rayleigh mean sqrt(pi / 2), within 5%), and log Z
+    (0 within 0.05, and within two of its standard errors)."""
     means = [(radius * math.cos(2 * math.pi * i / k), radius * math.sin(2 * math.pi * i / k))
              for i in range(k)]
     counts = [0] * k
@@ -46,10 +53,14 @@ def check_gmm_circle(x, report):
         total_distance += distances[nearest]
         far += distances[nearest] > 4.0
     for i, c in enumerate(counts):
-        report(f"weight of mode {i + 1}", c / n, 1 / k, 0.02, absolute=True)
+        report(f"weight of mode {i + 1}", c / n, 1 / k, 0.01, absolute=True)
     report("fraction farther than 4 from every mean", far / n, 0.0, 0.01, absolute=True)
     report("mean distance to the nearest mean", total_distance / n,
-           math.sqrt(math.pi / 2), 0.10)
+           math.sqrt(math.pi / 2), 0.05)
+    log_z, se = log_mean_exp(log_weight)
+    report("log Z", log_z, 0.0, 0.05, absolute=True)
+    report(f"|log Z| in units of 2 se (se {se:.4f})", abs(log_z) / (2 * se), 0.0, 1.0,
+           absolute=True)
 
 
 def check_funnel(x, report):
@@ -132,7 +143,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().splitlines()[2])
     target, path = sys.argv[1], sys.argv[2]
-    checks = {"gmm_circle": check_gmm_circle, "funnel": check_funnel,
+    checks = {**{name: check_gmm_circle for name in CIRCLES}, "funnel": check_funnel,
               "exp_gauss": check_exp_gauss, "trunc_normal_2d": check_trunc_normal,
               "trunc_normal_5d": check_trunc_normal, "blr_german": check_blr,
               "blr_australian": check_blr}
@@ -157,6 +168,8 @@ def main():
     log_weight, x = read_draws(path)
     if target.startswith("trunc_normal"):
         check_trunc_normal(x, log_weight, report)
+    elif target in CIRCLES:
+        check_gmm_circle(x, log_weight, report, *CIRCLES[target])
     else:
         checks[target](x, report)
     sys.exit(1 if failures else 0)
