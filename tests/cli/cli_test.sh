@@ -152,7 +152,12 @@ check "resample exits 0" test $? -eq 0
 check "resample is recorded" grep -qx "# resampled = true" "$work/a.csv"
 check "resample keeps 4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
 check "resampled rows repeat" test "$(grep -v '^#' "$work/a.csv" | sort -u | wc -l)" -lt 4001
-check "resample keeps weight summary" cmp -s <(tail -n 1 "$work/plain") <(tail -n 1 "$work/resampled")
+check "resample keeps weight summary" cmp -s <(grep "importance-weight ESS" "$work/plain") \
+    <(grep "importance-weight ESS" "$work/resampled")
+check "one-mode posterior has one cluster" \
+    grep -q "^mode census (unconstrained scale): 1 cluster of the 4000 draws" "$work/plain"
+check "resample keeps the census" cmp -s <(sed -n '/^mode census/,$p' "$work/plain") \
+    <(sed -n '/^mode census/,$p' "$work/resampled")
 
 # Posterior N(8 / 4.01, 1 / 4.01): mean 1.99501, sd 0.49938. Monte Carlo
 # error of the mean is 0.008; the rest of each bound is flow error.
