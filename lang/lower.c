@@ -328,6 +328,7 @@ static void init_lowerer(lowerer *l, lang_context *ctx, ast_program *program,
     l->data_path = data_path;
     l->level_node = AF_GRAPH_NONE;
     l->guard = AF_GRAPH_NONE;
+    l->tracks_guard = lower_program_has_effects(program);
     l->block = ORIGIN_DATA;
     size_t slots = program->slots ? program->slots : 1;
     l->vars = arena_alloc(&ctx->arena, slots * sizeof *l->vars);

@@ -28,6 +28,26 @@ struct lowered_effect {
 
 /* ---- the guard ---- */
 
+/* Tells whether the statements LIST, or any nested in them, include a
+ * print or reject. */
+static int has_effects(const ast_stmt *list)
+{
+    for (const ast_stmt *s = list; s != NULL; s = s->next)
+        if (s->kind == STMT_PRINT || s->kind == STMT_REJECT || has_effects(s->body) ||
+            has_effects(s->orelse))
+            return 1;
+    return 0;
+}
+
+int lower_program_has_effects(const ast_program *program)
+{
+    for (const ast_function *f = program->functions; f != NULL; f = f->next)
+        if (has_effects(f->body))
+            return 1;
+    return has_effects(program->tparams) || has_effects(program->model) ||
+           has_effects(program->gq);
+}
+
 static size_t guard_node(lowerer *l, size_t guard, af_span span)
 {
     return guard == AF_GRAPH_NONE ? lower_scalar(l, 1.0, span) : guard;
@@ -45,6 +65,8 @@ static int guard_is_dead(const lowerer *l)
 
 size_t lower_guard_branch(lowerer *l, size_t outer, size_t cond, int then_branch, af_span span)
 {
+    if (!l->tracks_guard)
+        return outer;
     size_t runs = guard_node(l, outer, span), never = lower_scalar(l, 0.0, span);
     size_t args[3] = {cond, then_branch ? runs : never, then_branch ? never : runs};
     return lower_emit(l, AF_OP_SELECT, args, 3, 1, 0, span);
@@ -53,6 +75,8 @@ size_t lower_guard_branch(lowerer *l, size_t outer, size_t cond, int then_branch
 size_t lower_guard_merge(lowerer *l, size_t outer, size_t cond, size_t then_end,
                          size_t else_end, af_span span)
 {
+    if (!l->tracks_guard)
+        return outer;
     /* Equal nodes are shared, so an untouched branch guard is found again. */
     if (then_end == lower_guard_branch(l, outer, cond, 1, span) &&
         else_end == lower_guard_branch(l, outer, cond, 0, span))

@@ -65,6 +65,8 @@ typedef struct {
     /* Whether the statement being lowered runs: AF_GRAPH_NONE for always,
      * else a node that is non-zero where it runs (lower_effect.c). */
     size_t guard;
+    /* Set when the program has a print or reject; else no guard is built. */
+    int tracks_guard;
     struct lowered_effect *effects; /* prints and rejects kept for run time */
     size_t effect_count, effect_cap;
     jmp_buf fail;
@@ -126,6 +128,7 @@ value lower_extern_call(lowerer *l, const ast_expr *e, const value *args);
 value lower_user_call(lowerer *l, const ast_expr *e, const value *args);
 
 /* print and reject (lower_effect.c). */
+int lower_program_has_effects(const ast_program *program);
 void lower_print(lowerer *l, const ast_stmt *s);
 void lower_reject(lowerer *l, const ast_stmt *s);
 /* The guard of a branch of an if on parameters with condition COND: the
