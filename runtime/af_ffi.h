@@ -32,7 +32,8 @@ typedef enum { AF_FFI_REAL, AF_FFI_VECTOR } af_ffi_arg;
  * (f(x + h) - f(x - h)) / (2h) with h = AF_FFI_STEP * max(1, |x|).
  * cbrt(DBL_EPSILON), about 6.06e-6, balances the truncation error (order
  * h^2) against rounding (order DBL_EPSILON / h), so a smooth function of
- * moderate size gets partials with a relative error of about 1e-10. */
+ * moderate size gets partials with a relative error of about 1e-10 (an
+ * estimate from those two orders, not a bound). */
 #define AF_FFI_STEP 6.0554544523933395e-06
 
 /* Results of af_ffi_open. */
