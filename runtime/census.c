@@ -78,7 +78,7 @@ static void offer_tile(neighbour_lists *nb, const double *tile, const double *no
         double row_worst = nb->dist2[i * k + k - 1];
         for (size_t c = a0 == b0 ? r + 1 : 0; c < cols; c++) {
             double d2 = norm2[i] + norm2[b0 + c] - 2.0 * tile[r * cols + c];
-            d2 = d2 > 0.0 ? d2 : 0.0;
+            d2 = d2 < 0.0 ? 0.0 : d2; /* rounding below 0; NaN stays NaN and is never offered */
             if (d2 < row_worst) {
                 offer(nb->dist2 + i * k, nb->index + i * k, k, d2, b0 + c);
                 row_worst = nb->dist2[i * k + k - 1];
@@ -153,6 +153,8 @@ static size_t collect_edges(const neighbour_lists *nb, size_t core, double link_
         double core_i = core_distance[i];
         for (size_t t = 0; t < k; t++) {
             size_t j = nb->index[i * k + t];
+            if (j == SIZE_MAX)
+                break;
             double core_j = core_distance[j];
             double distance = sqrt(nb->dist2[i * k + t]);
             if (distance > link_factor * fmax(core_i, core_j))
@@ -276,7 +278,8 @@ static size_t attach_strays(const neighbour_lists *nb, long *label)
         left = 0;
         for (size_t i = 0; i < nb->m; i++) {
             for (size_t t = 0; t < nb->k && label[i] < 0; t++)
-                label[i] = label[nb->index[i * nb->k + t]];
+                if (nb->index[i * nb->k + t] != SIZE_MAX)
+                    label[i] = label[nb->index[i * nb->k + t]];
             left += label[i] < 0;
         }
     } while (left > 0 && left != before);
@@ -310,15 +313,24 @@ static void attach_to_centres(const double *p, size_t m, size_t dim, long *label
     }
 }
 
+static int all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
 /* Means of the labelled points of each cluster into CENTRE (CLUSTERS x
- * DIM), with their counts in COUNT. */
+ * DIM), with their counts in COUNT. Points with a coordinate that is not
+ * finite are left out. */
 static void find_centres(const double *p, size_t m, size_t dim, const long *label,
                          size_t clusters, double *centre, size_t *count)
 {
     memset(centre, 0, clusters * dim * sizeof *centre);
     memset(count, 0, clusters * sizeof *count);
     for (size_t i = 0; i < m; i++) {
-        if (label[i] < 0)
+        if (label[i] < 0 || !all_finite(p + i * dim, dim))
             continue;
         size_t c = (size_t)label[i];
         count[c]++;
@@ -448,14 +460,25 @@ static void work_free(census_work *w)
     free(w->nb.dist2);
 }
 
-/* Copies M evenly spaced rows of the N draws X into W->p, minus their mean. */
+/* Copies M evenly spaced rows of the N draws X into W->p, minus the mean
+ * of their finite values. A draw with a coordinate that is not finite has
+ * no neighbours, so it joins the cluster of the nearest centre, which is
+ * the first cluster when every distance is NaN. */
 static void select_points(census_work *w, const double *x, size_t n, size_t m, size_t dim)
 {
     memset(w->offset, 0, dim * sizeof *w->offset);
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; i < m; i++)
         w->row[i] = (size_t)((uint64_t)i * n / m);
-        for (size_t j = 0; j < dim; j++)
-            w->offset[j] += x[w->row[i] * dim + j] / (double)m;
+    for (size_t j = 0; j < dim; j++) {
+        size_t finite = 0;
+        for (size_t i = 0; i < m; i++) {
+            double v = x[w->row[i] * dim + j];
+            if (isfinite(v)) {
+                w->offset[j] += v;
+                finite++;
+            }
+        }
+        w->offset[j] /= (double)(finite ? finite : 1);
     }
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < dim; j++)

@@ -364,6 +364,35 @@ static void small_and_bad_inputs(void **state)
     assert_non_null(strstr(msg, "neighbours (0)"));
 }
 
+/* Draws with NaN or infinite coordinates join a cluster, leave the others
+ * as they are, and stay out of the centres. */
+static void non_finite_draws_join_a_cluster(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    double *x = malloc(2 * N * sizeof *x);
+    size_t *mode = malloc(N * sizeof *mode);
+    uint64_t rng = 12;
+
+    draw_circle(x, mode, N, 8.0, 6, NULL, &rng);
+    x[0] = NAN;
+    x[2 * 17 + 1] = INFINITY;
+    x[2 * 900] = x[2 * 900 + 1] = NAN;
+    af_census *census = run_census(x, N, 2, NULL, NULL);
+    assert_int_equal(af_census_cluster_count(census), 6);
+    size_t total = 0;
+    for (size_t i = 0; i < 6; i++) {
+        total += af_census_cluster_info(census, i).count;
+        assert_true(isfinite(af_census_centre(census, i)[0]));
+        assert_true(isfinite(af_census_centre(census, i)[1]));
+    }
+    assert_int_equal(total, N);
+    assert_true(af_census_label(census, 900) >= 0);
+    af_census_free(census);
+    free(x);
+    free(mode);
+}
+
 /* Many clusters: the print shows AF_CENSUS_SHOWN of them and sums the rest. */
 static void print_caps_the_list(void **state)
 {
@@ -408,6 +437,7 @@ int main(void)
         cmocka_unit_test(clusters_ignore_units),
         cmocka_unit_test(subsample_labels_its_rows),
         cmocka_unit_test(small_and_bad_inputs),
+        cmocka_unit_test(non_finite_draws_join_a_cluster),
         cmocka_unit_test(print_caps_the_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
