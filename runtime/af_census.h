@@ -20,6 +20,8 @@
  * divided by sqrt(DIM), as distances between neighbours spread less there. */
 typedef struct af_census_options {
     size_t max_points;   /* draws clustered, evenly spaced; the rest are skipped */
+    double max_work;     /* fewer draws are clustered when points^2 x dim, the
+                            products of the pairwise distances, would exceed this */
     size_t neighbours;   /* neighbours per draw (twice as many in one dimension) */
     size_t min_cluster;  /* smallest cluster; the core distance of a draw is its
                             distance to its (min_cluster - 1)-th neighbour (in one
@@ -31,8 +33,9 @@ typedef struct af_census_options {
     double link_factor;  /* longest link over the larger core distance */
 } af_census_options;
 
-/* Fills OPTIONS with the defaults: 20000 points, 10 neighbours, clusters of
- * at least 5 points, split share 0.005, dip ratio 2.5, link factor 5. */
+/* Fills OPTIONS with the defaults: 20000 points, work 2e10 (all 20000
+ * points up to 50 dimensions), 10 neighbours, clusters of at least 5
+ * points, split share 0.005, dip ratio 2.5, link factor 5. */
 void af_census_options_default(af_census_options *options);
 
 /* One cluster of a census. */
@@ -59,7 +62,8 @@ int af_census_run(const double *x, size_t n, size_t dim, const double *log_weigh
 
 void af_census_free(af_census *census);
 
-/* Number of draws clustered: min(N, max_points). */
+/* Number of draws clustered: min(N, max_points), or fewer to keep within
+ * max_work (but at least 2 when N allows). */
 size_t af_census_points(const af_census *census);
 
 size_t af_census_cluster_count(const af_census *census);

@@ -28,6 +28,7 @@ struct af_census {
 void af_census_options_default(af_census_options *o)
 {
     o->max_points = 20000;
+    o->max_work = 2e10;
     o->neighbours = 10;
     o->min_cluster = 5;
     o->split_share = 0.005;
@@ -549,6 +550,10 @@ static int check_options(const af_census_options *o, char *msg, size_t len)
                  o->min_cluster);
         return -1;
     }
+    if (!(o->max_work >= 1) || !isfinite(o->max_work)) {
+        snprintf(msg, len, "invalid census max_work %g: expected a number >= 1", o->max_work);
+        return -1;
+    }
     if (!(o->split_share >= 0 && o->split_share <= 1)) {
         snprintf(msg, len, "invalid census split share %g: expected a number in [0, 1]",
                  o->split_share);
@@ -626,6 +631,17 @@ static int build_census(af_census *c, census_work *w, const double *x, const dou
     return 0;
 }
 
+/* The number of the N draws to cluster: at most max_points, and few enough
+ * that the pairwise distances cost at most max_work products. */
+static size_t clustered_points(const af_census_options *o, size_t n, size_t dim)
+{
+    double by_work = floor(sqrt(o->max_work / (double)(dim > 0 ? dim : 1)));
+    size_t m = n < o->max_points ? n : o->max_points;
+    if (by_work < (double)m)
+        m = by_work >= 2.0 ? (size_t)by_work : (m < 2 ? m : 2);
+    return m;
+}
+
 int af_census_run(const double *x, size_t n, size_t dim, const double *log_weight,
                   const af_census_options *options, af_census **out, char *msg, size_t len)
 {
@@ -645,7 +661,7 @@ int af_census_run(const double *x, size_t n, size_t dim, const double *log_weigh
     if (c) {
         c->n = n;
         c->dim = dim;
-        c->points = n < o.max_points ? n : o.max_points;
+        c->points = clustered_points(&o, n, dim);
         rc = build_census(c, &w, x, log_weight, &o);
     }
     work_free(&w);

@@ -312,6 +312,14 @@ static void subsample_labels_its_rows(void **state)
     assert_int_equal(labelled, 2000);
     assert_int_equal(af_census_label(census, N), -1);
     af_census_free(census);
+
+    /* A work budget of 1000^2 pairs in 2-D leaves 1000 points. */
+    options.max_points = N;
+    options.max_work = 1000.0 * 1000.0 * 2.0;
+    census = run_census(x, N, 2, NULL, &options);
+    assert_int_equal(af_census_points(census), 1000);
+    assert_int_equal(af_census_cluster_count(census), 8);
+    af_census_free(census);
     free(x);
     free(mode);
 }
