@@ -74,7 +74,8 @@ typedef struct {
                                  training points reaches this fraction */
     size_t train_size;        /* points in the training set */
     size_t batch_size;        /* points per Adam iteration */
-    size_t iterations;        /* Adam iterations per block */
+    size_t iterations;        /* Adam iterations per block: the budget */
+    int plateau_stop;         /* end a block early once its loss stops falling */
     double learning_rate;     /* Adam step size */
     double clip_norm;         /* global gradient norm clip */
     double w2_weight;         /* weight of the dynamic W2 penalty */

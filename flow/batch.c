@@ -71,11 +71,15 @@ static int thread_work_init(batch_work *w, thread_work *t, size_t t_index)
     t->wall_x = malloc(cap * d * sizeof *t->wall_x);
     t->wall_logq = malloc(cap * sizeof *t->wall_logq);
     t->wall_index = malloc(cap * sizeof *t->wall_index);
+    /* A target may have no context at all; only a failed copy is an error. */
     t->context = w->target->context;
-    if (t_index > 0 && w->target->clone)
+    int copied = 1;
+    if (t_index > 0 && w->target->clone) {
         t->context = w->target->clone(w->target->context);
+        copied = t->context != NULL;
+    }
     return t->tape && t->logq && t->score && t->gx && t->wall_x && t->wall_logq &&
-                   t->wall_index && t->context
+                   t->wall_index && copied
                ? 0
                : -1;
 }

@@ -22,7 +22,7 @@ void af_flow_options_default(af_flow_options *o)
     o->hidden2 = 32;
     o->sharpness = 20.0;
     o->substeps = 3;
-    o->adaptive = 0;
+    o->adaptive = 1;
     o->ess_fraction = 0.5;
     o->max_blocks = 40;
     o->blocks = 8;
@@ -38,6 +38,7 @@ void af_flow_options_default(af_flow_options *o)
     o->w2_weight = 0.01;
     o->seed = 1;
     o->standardise = 1;
+    o->plateau_stop = 1;
     o->threads = 1;
 }
 
@@ -105,7 +106,8 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
     const size_t sizes[] = {o->hidden1,      o->hidden2,    o->substeps,
                             o->blocks,       o->final_blocks, o->train_size,
                             o->batch_size,   o->iterations, (size_t)o->adaptive,
-                            o->max_blocks,   o->max_final_blocks, (size_t)o->standardise};
+                            o->max_blocks,   o->max_final_blocks, (size_t)o->standardise,
+                            (size_t)o->plateau_stop};
     const double reals[] = {o->sharpness, o->beta_first, o->learning_rate, o->clip_norm,
                             o->w2_weight, o->ess_fraction, o->target_ess};
 
@@ -376,21 +378,66 @@ static int next_beta(trainer *tr, size_t k, double prev, double *beta, char *msg
         *beta = schedule_beta(tr->opt, k);
         return 0;
     }
-    return adaptive_beta(tr, prev, beta, msg, len);
+    if (adaptive_beta(tr, prev, beta, msg, len))
+        return -1;
+
+    /* No step longer than the geometric schedule's, whose first level and
+     * ratio the options set: a target whose weights allow long steps
+     * still gets that many blocks to move its mass. */
+    double ratio = pow(tr->opt->beta_first, -1.0 / (double)(tr->opt->blocks > 1 ? tr->opt->blocks - 1 : 1));
+    *beta = fmin(*beta, k == 0 ? tr->opt->beta_first : fmin(1.0, prev * ratio));
+    return 0;
 }
 
 /* Retries of a block after a non-finite loss, each with half the step. */
 enum { MAX_RETRIES = 3 };
 
-/* Runs the iterations of block K from THETA at step size LR. Returns 0,
- * 1 for a non-finite loss (message in WHY), 2 when stopped, -1 on error. */
+/* Plateau test of a block's loss: windows of this fraction of the
+ * iteration budget, and no stop before this fraction of it. */
+#define PLATEAU_WINDOW 0.1
+#define PLATEAU_START 0.3
+
+/* Mean and variance of the losses of one window of iterations. */
+typedef struct {
+    double sum, sum_sq;
+    size_t n;
+} loss_window;
+
+static void window_add(loss_window *w, double loss)
+{
+    w->sum += loss;
+    w->sum_sq += loss * loss;
+    w->n++;
+}
+
+/* Tells whether the window CUR fails to improve on PREV by more than the
+ * standard error of the difference of their means: the loss has stopped
+ * falling beyond the noise of the batches. */
+static int on_plateau(const loss_window *prev, const loss_window *cur)
+{
+    if (prev->n < 2 || cur->n < 2)
+        return 0;
+    double mp = prev->sum / (double)prev->n, mc = cur->sum / (double)cur->n;
+    double vp = fmax(0.0, prev->sum_sq / (double)prev->n - mp * mp);
+    double vc = fmax(0.0, cur->sum_sq / (double)cur->n - mc * mc);
+    double se = sqrt(vp / (double)(prev->n - 1) + vc / (double)(cur->n - 1));
+    return mp - mc <= se;
+}
+
+/* Runs the iterations of block K from THETA at step size LR, up to the
+ * budget, or fewer once the loss reaches a plateau (when the options ask).
+ * Returns 0, 1 for a non-finite loss (message in WHY), 2 when stopped, -1
+ * on error. */
 static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *theta,
                      double lr0, char *why, size_t len)
 {
     const size_t iters = tr->opt->iterations;
     const size_t every = iters < REPORTS_PER_BLOCK ? 1 : iters / REPORTS_PER_BLOCK;
-    double acc = 0.0;
-    size_t count = 0;
+    const size_t window = (size_t)fmax(10.0, PLATEAU_WINDOW * (double)iters);
+    const size_t earliest = (size_t)fmax(2.0 * (double)window, PLATEAU_START * (double)iters);
+    loss_window prev = {0}, cur = {0};
+    double acc = 0.0, plateau_lr = 0.0;
+    size_t count = 0, plateau_at = 0;  /* iteration where the plateau was seen, 0 before */
 
     adam_reset(&tr->adam);
     rng_seed(&tr->rng, tr->opt->seed, 100 + k);
@@ -398,9 +445,15 @@ static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *
         if (tr->opt->stop && tr->opt->stop(tr->opt->stop_context))
             return 2;
 
-        /* Cosine decay to a tenth of the step size over the block. */
+        /* Cosine decay to a tenth of the step size over the budget. After a
+         * plateau the step falls linearly to that tenth over one more window,
+         * so the block still ends with small steps. */
         double frac = (double)(it - 1) / (double)iters;
         double lr = lr0 * (0.55 + 0.45 * cos(FLOW_PI * frac));
+        if (plateau_at) {
+            double t = (double)(it - plateau_at) / (double)window;
+            lr = plateau_lr + (0.1 * lr0 - plateau_lr) * fmin(1.0, t);
+        }
         double loss;
         char detail[400];
 
@@ -413,10 +466,30 @@ static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *
 
         acc += loss;
         count++;
-        if (it % every == 0 || it == iters) {
-            report(tr, k, blocks, beta, it, acc / (double)count);
+        window_add(&cur, loss);
+        int last = it == iters || (plateau_at && it == plateau_at + window);
+        if (cur.n == window) {
+            if (!plateau_at && tr->opt->plateau_stop && it >= earliest &&
+                on_plateau(&prev, &cur)) {
+                plateau_at = it;
+                plateau_lr = lr;
+            }
+            prev = cur;
+            cur = (loss_window){0};
+        }
+        if (it % every == 0 || last) {
+            report(tr, k, blocks, beta, last ? iters : it, acc / (double)count);
             acc = 0.0;
             count = 0;
+        }
+        if (last) {
+            if (it < iters && tr->opt->log) {
+                char line[160];
+                snprintf(line, sizeof line, "block %zu: the loss stopped falling after %zu of "
+                         "%zu iterations", k + 1, it, iters);
+                tr->opt->log(tr->opt->log_context, line);
+            }
+            break;
         }
     }
     return 0;

@@ -41,6 +41,8 @@ typedef struct {
     int resample;
     int constrained;
     int allow_extern;
+    int no_standardise;
+    int full_blocks;
     af_flow_options flow;
 } afrun_args;
 
@@ -56,22 +58,30 @@ static void print_usage(FILE *out)
           "  --seed S             random seed, an unsigned integer (default 1)\n"
           "  -o, --output FILE    output CSV file (default output.csv)\n"
           "  --schedule S         adaptive (each beta keeps --ess-fraction of the\n"
-          "                       samples' ESS) or geometric (--blocks) (default geometric)\n"
+          "                       samples' ESS, with steps no longer than the geometric\n"
+          "                       schedule's) or geometric (--blocks) (default adaptive)\n"
           "  --ess-fraction X     adaptive: ESS fraction kept per beta step (default 0.5)\n"
           "  --max-blocks K       adaptive: most annealing blocks (default 40)\n"
-          "  --blocks K           geometric: annealing blocks (default 8)\n"
+          "  --blocks K           annealing blocks of the geometric schedule, whose steps\n"
+          "                       also bound the adaptive one (default 8)\n"
           "  --final-blocks K     fewest extra blocks at beta = 1 (default 1)\n"
           "  --max-final-blocks K most extra blocks at beta = 1; they stop early once the\n"
           "                       importance ESS reaches --target-ess (default 5)\n"
           "  --target-ess X       importance ESS fraction that ends the extra blocks\n"
           "                       (default 0.9)\n"
-          "  --iterations N       Adam iterations per block (default 400)\n"
+          "  --iterations N       most Adam iterations per block (default 400); a block\n"
+          "                       ends sooner once its loss stops falling\n"
+          "  --full-blocks        run every block to --iterations\n"
           "  --train-size N       points in the training set (default 100000)\n"
           "  --batch-size N       points per Adam iteration (default 1000)\n"
           "  --learning-rate X    Adam step size (default 0.002)\n"
           "  --hidden N           width of both hidden layers of each velocity MLP\n"
           "                       (default 32)\n"
           "  --rk4-steps S        RK4 steps over each block's unit time (default 3)\n"
+          "  --no-standardise     train in the model's own unconstrained coordinates; by\n"
+          "                       default a mode search first decides whether an affine\n"
+          "                       map to unit scale helps (a single mode far from unit\n"
+          "                       scale)\n"
           "  --flow FILE          flow file to reuse, resume or write (default: the output\n"
           "                       path with .flow in place of .csv)\n"
           "  --retrain            train anew even when the flow file matches\n"
@@ -142,9 +152,11 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
 /* Options without a value, and the flag each sets. */
 static int *flag_option(afrun_args *a, const char *name)
 {
-    static const char *const names[] = {"--quiet", "--retrain", "--resample", "--constrained",
-                                        "--allow-extern"};
-    int *dest[] = {&a->quiet, &a->retrain, &a->resample, &a->constrained, &a->allow_extern};
+    static const char *const names[] = {"--quiet",         "--retrain",      "--resample",
+                                        "--constrained",   "--allow-extern", "--no-standardise",
+                                        "--full-blocks"};
+    int *dest[] = {&a->quiet,       &a->retrain,      &a->resample,      &a->constrained,
+                   &a->allow_extern, &a->no_standardise, &a->full_blocks};
 
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         if (!strcmp(name, names[k]))
@@ -290,6 +302,8 @@ static int parse_args(afrun_args *a, int argc, char **argv)
             return -1;
         }
     }
+    a->flow.standardise = !a->no_standardise;
+    a->flow.plateau_stop = !a->full_blocks;
     if (!a->model_path) {
         fputs("afrun: no model file given\n", stderr);
         print_usage(stderr);
@@ -416,7 +430,7 @@ static void show_progress(void *context, const af_flow_progress *p)
     fflush(stderr);
 }
 
-enum { SETTING_LEN = 512, MAX_SETTINGS = 32 };
+enum { SETTING_LEN = 512, MAX_SETTINGS = 40 };
 
 /* The CSV header's settings, formatted into caller-owned storage. */
 typedef struct {
@@ -441,7 +455,8 @@ static void add_setting(settings_table *t, const char *key, const char *format, 
     t->n++;
 }
 
-static void fill_settings(settings_table *t, const afrun_args *a, double train_seconds)
+static void fill_settings(settings_table *t, const afrun_args *a, const af_flow *flow,
+                          double train_seconds, double sample_seconds)
 {
     const af_flow_options *f = &a->flow;
 
@@ -462,6 +477,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "target_ess", "%g", f->target_ess);
     add_setting(t, "beta_first", "%g", f->beta_first);
     add_setting(t, "iterations", "%zu", f->iterations);
+    add_setting(t, "plateau_stop", "%s", f->plateau_stop ? "true" : "false");
     add_setting(t, "train_size", "%zu", f->train_size);
     add_setting(t, "batch_size", "%zu", f->batch_size);
     add_setting(t, "learning_rate", "%g", f->learning_rate);
@@ -470,10 +486,13 @@ static void fill_settings(settings_table *t, const afrun_args *a, double train_s
     add_setting(t, "hidden", "%zu,%zu", f->hidden1, f->hidden2);
     add_setting(t, "softplus_sharpness", "%g", f->sharpness);
     add_setting(t, "rk4_steps", "%zu", f->substeps);
+    add_setting(t, "standardise", "%s", f->standardise ? "true" : "false");
+    add_setting(t, "standardised", "%s", af_flow_standardised(flow) ? "true" : "false");
     add_setting(t, "flow_file", "%s", a->flow_path);
     add_setting(t, "threads", "%zu", f->threads);
     add_setting(t, "resampled", "%s", a->resample ? "true" : "false");
     add_setting(t, "train_seconds", "%.1f", train_seconds);
+    add_setting(t, "sample_seconds", "%.1f", sample_seconds);
 }
 
 /* Everything one run allocates, freed in one place. */
@@ -766,6 +785,7 @@ static int run(afrun_args *a, afrun_state *s)
 
     double start = now_seconds();
     int rc = obtain_flow(a, s, msg, sizeof msg);
+    double trained = now_seconds();
     if (rc == 0 && draw_samples(s, a, msg, sizeof msg))
         rc = AF_FLOW_FAILED;
     /* NOTE: sampling itself is not interruptible; Ctrl-C during it takes
@@ -782,7 +802,7 @@ static int run(afrun_args *a, afrun_state *s)
     double seconds = now_seconds() - start;
 
     settings_table settings;
-    fill_settings(&settings, a, seconds);
+    fill_settings(&settings, a, s->flow, trained - start, now_seconds() - trained);
     af_output_draws draws = {a->samples,     af_model_column_count(s->model),
                              s->names,       s->values,
                              s->lp,          s->lp_approx,

@@ -270,6 +270,7 @@ static void log_density_matches_map_jacobian(void **state)
 static void small_options(af_flow_options *o, size_t blocks)
 {
     af_flow_options_default(o);
+    o->adaptive = 0;  /* a fixed number of blocks */
     o->blocks = blocks;
     o->final_blocks = 0;
     o->max_final_blocks = 0;
@@ -574,6 +575,89 @@ static void standardised_flow_samples_target_scale(void **state)
     af_flow_free(flow);
 }
 
+static void count_plateau_line(void *ctx, const char *line)
+{
+    if (strstr(line, "stopped falling"))
+        (*(int *)ctx)++;
+}
+
+/* On an easy target the blocks end before their budget once the loss stops
+ * falling, and run the whole budget when the options say so. */
+static void plateau_ends_blocks_early(void **state)
+{
+    (void)state;
+    gauss_target g = {2, {0.5, 0.0}, {1.0, 1.5}};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_flow_options o;
+    af_flow *flow;
+    char msg[256];
+    int early = 0;
+
+    small_options(&o, 2);
+    o.iterations = 300;
+    o.log = count_plateau_line;
+    o.log_context = &early;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
+    af_flow_free(flow);
+    assert_true(early >= 1);
+
+    early = 0;
+    o.plateau_stop = 0;
+    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
+    af_flow_free(flow);
+    assert_int_equal(early, 0);
+}
+
+/* Records the level of each finished block. */
+typedef struct {
+    double beta[64];
+    size_t n;
+} beta_record;
+
+static int record_beta(void *ctx, const af_flow *flow, char *msg, size_t len)
+{
+    (void)msg;
+    (void)len;
+    beta_record *r = ctx;
+    size_t k = af_flow_block_count(flow);
+    if (r->n < 64)
+        r->beta[r->n++] = af_flow_block_beta(flow, k - 1);
+    return 0;
+}
+
+/* The adaptive schedule never steps further than the geometric one, and a
+ * target whose weights change fast gets more blocks than that. */
+static void adaptive_schedule_bounds_steps(void **state)
+{
+    (void)state;
+    af_target peaks = {1, 0, two_peaks_eval, NULL, NULL, NULL};
+    af_flow_options o;
+    af_flow *flow;
+    beta_record r = {{0}, 0};
+    char msg[256];
+
+    small_options(&o, 4);
+    o.adaptive = 1;
+    o.block_done = record_beta;
+    o.block_context = &r;
+    int rc = af_flow_train(&peaks, &o, NULL, &flow, msg, sizeof msg);
+    if (rc)
+        print_error("%s\n", msg);
+    assert_int_equal(rc, 0);
+    af_flow_free(flow);
+
+    const double ratio = pow(o.beta_first, -1.0 / 3.0);
+    size_t below_one = 0;
+    assert_true(r.beta[0] <= o.beta_first * (1.0 + 1e-12));
+    for (size_t k = 1; k < r.n; k++) {
+        assert_true(r.beta[k] >= r.beta[k - 1]);
+        assert_true(r.beta[k] <= fmin(1.0, r.beta[k - 1] * ratio) * (1.0 + 1e-12));
+    }
+    for (size_t k = 0; k < r.n; k++)
+        below_one += r.beta[k] < 1.0;
+    assert_true(below_one > 3);
+}
+
 /* A target that returns NaN on its first calls: the trainer restores the
  * block's warm start, logs a retry and finishes. */
 typedef struct {
@@ -720,6 +804,8 @@ int main(void)
         cmocka_unit_test(standardisation_finds_laplace_map),
         cmocka_unit_test(standardisation_keeps_easy_and_multimodal_targets),
         cmocka_unit_test(standardised_flow_samples_target_scale),
+        cmocka_unit_test(plateau_ends_blocks_early),
+        cmocka_unit_test(adaptive_schedule_bounds_steps),
         cmocka_unit_test(nan_loss_retries_block),
         cmocka_unit_test(thread_count_does_not_change_results),
         cmocka_unit_test(extra_blocks_follow_ess),
