@@ -449,7 +449,22 @@ static value lower_ternary(lowerer *l, const ast_expr *e)
         v.type = e->type;
         return v;
     }
-    value args[3] = {cond, lower_expr(l, e->args[1]), lower_expr(l, e->args[2])};
+    /* Both sides are lowered, but Stan evaluates only the chosen one, so a
+     * reject or an _lp function inlined in a side acts only where that
+     * side is chosen: its guard and the target are merged as for an if. */
+    size_t guard = l->guard, target = l->target;
+    l->guard = lower_guard_branch(l, guard, cond.node, 1, e->span);
+    value then_value = lower_expr(l, e->args[1]);
+    size_t then_guard = l->guard, then_target = l->target;
+    l->guard = lower_guard_branch(l, guard, cond.node, 0, e->span);
+    l->target = target;
+    value else_value = lower_expr(l, e->args[2]);
+    if (then_target != l->target) {
+        size_t targets[3] = {cond.node, then_target, l->target};
+        l->target = lower_emit(l, AF_OP_SELECT, targets, 3, 1, 0, e->span);
+    }
+    l->guard = lower_guard_merge(l, guard, cond.node, then_guard, l->guard, e->span);
+    value args[3] = {cond, then_value, else_value};
     return elementwise(l, AF_OP_SELECT, args, 3, e->type, e->span);
 }
 

@@ -118,6 +118,31 @@ static void reject_in_model_gives_minus_infinity(void **state)
     af_model_free(m);
 }
 
+static const char *const ternary_model =
+    "functions {\n"
+    "  real checked_log(real x) {\n"
+    "    if (x <= 0)\n"
+    "      reject(\"checked_log needs a positive argument, found \", x);\n"
+    "    return log(x);\n"
+    "  }\n"
+    "}\n"
+    "parameters { real x; }\n"
+    "model {\n"
+    "  target += x > 0 ? checked_log(x) : -x;\n"
+    "}\n";
+
+static void reject_in_unchosen_side_ignored(void **state)
+{
+    (void)state;
+    af_model *m = compile_text(ternary_model);
+    double positive[1] = {2.0}, negative[1] = {-1.0};
+    assert_true(score_check_model_logp(m, positive) == log(2.0));
+    /* Stan never calls checked_log(-1), so its reject does not apply. */
+    assert_true(score_check_model_logp(m, negative) == 1.0);
+    expect_printed(m, negative, "");
+    af_model_free(m);
+}
+
 static const char *const generated_model =
     "parameters { real mu; }\n"
     "model { mu ~ normal(0, 1); }\n"
@@ -169,6 +194,7 @@ int main(void)
         cmocka_unit_test(prints_of_parameters_run_at_points),
         cmocka_unit_test(model_without_effects_prints_nothing),
         cmocka_unit_test(reject_in_model_gives_minus_infinity),
+        cmocka_unit_test(reject_in_unchosen_side_ignored),
         cmocka_unit_test(reject_in_generated_quantities_stops),
     };
     return cmocka_run_group_tests(tests, make_model_file, remove_model_file);
