@@ -322,9 +322,11 @@ static size_t column(lowerer *l, const value *v, size_t j, af_span span)
     return lower_gather(l, v->node, offsets, m, span);
 }
 
-/* A (m x k) times B (k x n): column j of the result is the sum over t of
- * column t of A times B[t, j]. Each product is one op over m elements, so
- * a data matrix times a parameter vector costs 2k nodes. */
+/* A (m x k) times B (k x n). When A or B is data, the product is one
+ * MATMUL node, which runs on BLAS. MATMUL has no BLAS form for two
+ * operands that both change from point to point, so then column j of the
+ * result is the sum over t of column t of A times B[t, j], each product
+ * one op over m elements. */
 static value matrix_product(lowerer *l, const value *a, const value *b, ast_type type,
                             af_span span)
 {
@@ -332,6 +334,18 @@ static value matrix_product(lowerer *l, const value *a, const value *b, ast_type
     if (rows_of(b) != k)
         lower_fail(l, span, NULL, "the sizes of the product do not match: %zu x %zu times %zu x %zu",
                    m, k, rows_of(b), n);
+    shape sh = SCALAR_SHAPE;
+    if (type.base == TYPE_VECTOR)
+        sh = (shape){1, {m}};
+    else if (type.base == TYPE_ROW_VECTOR)
+        sh = (shape){1, {n}};
+    else if (type.base == TYPE_MATRIX)
+        sh = (shape){2, {m, n}};
+    if (m > 0 && (lower_known(l, a->node) != NULL || lower_known(l, b->node) != NULL)) {
+        size_t args[2] = {a->node, b->node};
+        return make_value(lower_emit(l, AF_OP_MATMUL, args, 2, m * n, m, span), type, sh);
+    }
+
     size_t *cols = arena_alloc(&l->ctx->arena, (n ? n : 1) * sizeof *cols);
     size_t *acols = arena_alloc(&l->ctx->arena, (k ? k : 1) * sizeof *acols);
     for (size_t t = 0; t < k; t++)
@@ -350,13 +364,6 @@ static value matrix_product(lowerer *l, const value *a, const value *b, ast_type
         }
         cols[j] = sum;
     }
-    shape sh = SCALAR_SHAPE;
-    if (type.base == TYPE_VECTOR)
-        sh = (shape){1, {m}};
-    else if (type.base == TYPE_ROW_VECTOR)
-        sh = (shape){1, {n}};
-    else if (type.base == TYPE_MATRIX)
-        sh = (shape){2, {m, n}};
     size_t node = n == 1 ? cols[0] : lower_emit(l, AF_OP_CONCAT, cols, n, m * n, 0, span);
     return make_value(node, type, sh);
 }

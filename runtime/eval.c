@@ -35,8 +35,23 @@ static int is_constant(const af_graph *g, size_t i)
     return af_graph_node_op(g, i) == AF_OP_CONST;
 }
 
+/* Longest of node I and, when its kernel uses scratch, of its arguments.
+ * The matrix product needs none, so a large data matrix as its argument
+ * does not shrink the chunk. */
+static size_t scratch_elements(const af_graph *g, size_t i)
+{
+    size_t longest = af_graph_node_len(g, i);
+    if (af_graph_node_op(g, i) == AF_OP_MATMUL)
+        return longest;
+    for (size_t k = 0; k < af_graph_node_nargs(g, i); k++) {
+        size_t len = af_graph_node_len(g, af_graph_node_args(g, i)[k]);
+        longest = len > longest ? len : longest;
+    }
+    return longest;
+}
+
 /* Doubles one point needs: values and tangents of every computed node, and
- * scratch for the longest argument.
+ * scratch for the longest argument of a kernel.
  * TODO: reuse the buffer of a node after its last user has run; a long
  * unrolled loop now gets one buffer per node, so its chunks are small. */
 static size_t doubles_per_point(const af_graph *g, size_t *max_len, size_t *max_nargs)
@@ -45,13 +60,13 @@ static size_t doubles_per_point(const af_graph *g, size_t *max_len, size_t *max_
     *max_len = 1;
     *max_nargs = 1;
     for (size_t i = 0; i < af_graph_node_count(g); i++) {
-        size_t len = af_graph_node_len(g, i);
-        if (len > *max_len)
-            *max_len = len;
         if (af_graph_node_nargs(g, i) > *max_nargs)
             *max_nargs = af_graph_node_nargs(g, i);
         if (is_constant(g, i))
             continue;
+        size_t len = af_graph_node_len(g, i), longest = scratch_elements(g, i);
+        if (longest > *max_len)
+            *max_len = longest;
         total += len * (1 + (af_graph_node_varies(g, i) ? dim : 0));
     }
     return total + af_op_scratch_len(*max_len, 1);

@@ -150,6 +150,7 @@ typedef enum { AF_RESULT_REAL, AF_RESULT_INT, AF_RESULT_INT_IF_INT } af_result_t
     X(DIRICHLET_LPDF, "dirichlet_lpdf", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 1)           \
     /* Ops the compiler emits for the language (kernels in ops_matrix.c). */             \
     X(SELECT, "?:", AF_KIND_MAP, 3, AF_RESULT_REAL, 0)                                   \
+    X(MATMUL, "matrix_product", AF_KIND_SPECIAL, 2, AF_RESULT_REAL, 0) /* ops_matmul.c */ \
     X(LEVEL, "annealing_level", AF_KIND_LEAF, 0, AF_RESULT_REAL, 0)                      \
     X(EXTERN, "extern", AF_KIND_LEAF, -1, AF_RESULT_REAL, 0)
 
@@ -176,7 +177,8 @@ typedef struct {
 /* One kernel call over COUNT points of a chunk laid out with STRIDE points
  * per element. Writes value[e * stride + b] and, when TANGENT is not NULL,
  * tangent[(j * len + e) * stride + b] for the DIM directions j. SCRATCH holds
- * af_op_scratch_len doubles. INDEX is the 0-based element of an INDEX op.
+ * af_op_scratch_len doubles. INDEX is the 0-based element of an INDEX op
+ * and the row count of a MATMUL result.
  * The multivariate ops infer their dimension K from the length K * K of
  * their matrix argument, so no shape field is needed for them. */
 typedef struct {
