@@ -56,6 +56,7 @@ static int train_wall(wall_target *t, af_flow **flow, char *msg, size_t len)
     af_flow_options o;
 
     af_flow_options_default(&o);
+    o.adaptive = 0;  /* levels 0.3, 0.45, 0.67, 1 whatever the default schedule */
     o.blocks = 4;
     o.beta_first = 0.3;
     o.final_blocks = 1;
