@@ -58,6 +58,12 @@ typedef int (*af_stop_fn)(void *context);
  * retries after a NaN (starting "warning: "). */
 typedef void (*af_log_fn)(void *context, const char *line);
 
+/* Integrators of af_flow_sample_with. */
+typedef enum {
+    AF_SAMPLER_RK4 = 0,  /* the fixed RK4 steps that training used */
+    AF_SAMPLER_DOPRI     /* adaptive Dormand-Prince 5(4), step sizes per sample */
+} af_sampler;
+
 /* Settings of training and sampling. af_flow_options_default fills them. */
 typedef struct {
     size_t hidden1, hidden2;  /* hidden layer widths of each velocity MLP */
@@ -83,6 +89,12 @@ typedef struct {
     int standardise;          /* search a mode first and train in coordinates
                                  where it looks like N(0, I), when that helps */
     size_t threads;           /* worker threads; results do not depend on it */
+    size_t langevin_steps;    /* MALA steps on the training points after each block,
+                                 targeting that block's level (0: none) */
+    af_sampler sampler;       /* integrator for sampling; training always uses RK4 */
+    double ode_tolerance;     /* AF_SAMPLER_DOPRI: bound on each step's local error
+                                 in every coordinate and the log-density, as a
+                                 fraction of 1 + their magnitude */
     af_progress_fn progress;  /* may be NULL */
     void *progress_context;
     af_block_fn block_done;   /* may be NULL */
@@ -156,6 +168,22 @@ size_t af_flow_dim(const af_flow *flow);
 int af_flow_standardised(const af_flow *flow);
 size_t af_flow_block_count(const af_flow *flow);
 double af_flow_block_beta(const af_flow *flow, size_t block);
+
+/* Integrator work of one af_flow_sample_with call. */
+typedef struct {
+    size_t accepted, rejected;  /* Dormand-Prince steps over all samples and blocks;
+                                   0 for RK4 */
+} af_sample_stats;
+
+/* Draws N samples X (N x dim) from the flow with the random stream
+ * OPTIONS->seed on OPTIONS->threads threads (the samples do not depend on
+ * it), integrating with OPTIONS->sampler, and writes each sample's flow
+ * log-density LOG_RHO[N] from the exact divergence integrated alongside.
+ * Fills STATS when it is not NULL. Returns 0, or non-zero with a message
+ * (out of memory, or a Dormand-Prince step size that collapsed). */
+int af_flow_sample_with(const af_flow *flow, const af_flow_options *options, size_t n,
+                        double *x, double *log_rho, af_sample_stats *stats, char *message,
+                        size_t message_len);
 
 /* Draws N samples X (N x dim) from the flow with the random stream SEED, on
  * THREADS threads (the samples do not depend on it), and

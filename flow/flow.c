@@ -123,14 +123,24 @@ double af_flow_block_beta(const af_flow *f, size_t block)
     return block < f->count ? f->beta[block] : NAN;
 }
 
-int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, double *x,
-                   double *log_rho, char *msg, size_t len)
+int af_flow_sample_with(const af_flow *f, const af_flow_options *o, size_t n, double *x,
+                        double *log_rho, af_sample_stats *stats, char *msg, size_t len)
 {
     const size_t d = f->shape.d, hh = f->shape.h1 * f->shape.h2;
+    const size_t threads = o->threads ? o->threads : 1;
     const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
     double *m = malloc(hh * sizeof *m), *c = malloc((f->count ? f->count : 1) * hh * sizeof *c);
     double *logdet = calloc(n ? n : 1, sizeof *logdet);
+    af_sample_stats counted = {0, 0};
     int failed = !m || !c || !logdet;
+
+    if (failed)
+        snprintf(msg, len, "out of memory while sampling %zu points", n);
+    if (!failed && o->sampler == AF_SAMPLER_DOPRI && !(o->ode_tolerance > 0.0)) {
+        snprintf(msg, len, "invalid ODE tolerance %g: expected a positive number",
+                 o->ode_tolerance);
+        failed = 1;
+    }
 
     if (!failed) {
         for (size_t k = 0; k < f->count; k++)
@@ -138,7 +148,7 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, do
 
         /* Base points and log N(x0; 0, I), drawn in order from one stream. */
         rng_state rng;
-        rng_seed(&rng, seed, 3);
+        rng_seed(&rng, o->seed, 3);
         for (size_t p = 0; p < n; p++) {
             double sq = 0.0;
             for (size_t j = p * d; j < (p + 1) * d; j++) {
@@ -149,8 +159,14 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, do
         }
 
         /* log rho_K = log pi0(x0) - sum_k integral of div v_k. */
-        failed = flow_push_parallel(&f->shape, f->substeps, f->count, f->theta, c, x, n, logdet,
-                                    threads ? threads : 1);
+        if (o->sampler == AF_SAMPLER_DOPRI)
+            failed = dopri_push_parallel(&f->shape, f->count, f->theta, c, x, n, logdet,
+                                         o->ode_tolerance, threads, &counted, msg, len);
+        else if (flow_push_parallel(&f->shape, f->substeps, f->count, f->theta, c, x, n,
+                                    logdet, threads)) {
+            snprintf(msg, len, "out of memory while sampling %zu points", n);
+            failed = 1;
+        }
         for (size_t p = 0; !failed && p < n; p++)
             log_rho[p] -= logdet[p];
     }
@@ -162,15 +178,28 @@ int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, do
         flow_affine_apply(f->affine, z, n, x);
         for (size_t p = 0; p < n; p++)
             log_rho[p] -= f->affine->log_det;
-    }
-    failed = failed || (f->affine && !z);
-    free(z);
-    if (failed)
+    } else if (!failed && f->affine) {
         snprintf(msg, len, "out of memory while sampling %zu points", n);
+        failed = 1;
+    }
+    free(z);
+    if (stats)
+        *stats = counted;
     free(m);
     free(c);
     free(logdet);
     return failed ? -1 : 0;
+}
+
+int af_flow_sample(const af_flow *f, size_t n, uint64_t seed, size_t threads, double *x,
+                   double *log_rho, char *msg, size_t len)
+{
+    af_flow_options o;
+    af_flow_options_default(&o);
+    o.seed = seed;
+    o.threads = threads;
+    o.sampler = AF_SAMPLER_RK4;
+    return af_flow_sample_with(f, &o, n, x, log_rho, NULL, msg, len);
 }
 
 void flow_push_point(const struct af_flow *f, double *x, double *logdet)

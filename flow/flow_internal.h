@@ -96,6 +96,40 @@ int flow_push_parallel(const net_shape *shape, size_t substeps, size_t blocks,
                        const double *thetas, const double *cs, double *x, size_t n,
                        double *logdet, size_t threads);
 
+/* Pushes N points X (in place) through BLOCKS blocks like
+ * flow_push_parallel, with the adaptive Dormand-Prince 5(4) method at local
+ * error tolerance TOL in place of RK4, and adds the divergence integrals
+ * to LOGDET. Each point chooses its own steps, and the chunks are fixed, so
+ * the results do not depend on THREADS. Sets *STATS to the step counts.
+ * Returns 0, or -1 with a message (out of memory, a collapsed step) (dopri.c). */
+int dopri_push_parallel(const net_shape *shape, size_t blocks, const double *thetas,
+                        const double *cs, double *x, size_t n, double *logdet, double tol,
+                        size_t threads, af_sample_stats *stats, char *message,
+                        size_t message_len);
+
+/* ---- Metropolis-adjusted Langevin moves (langevin.c) ---- */
+
+/* Workspace for moving up to CAPACITY points of TARGET's dimension on
+ * THREADS threads. Each thread past the first evaluates through its own
+ * clone of the context, so without a clone one thread does all the work. */
+typedef struct langevin_work langevin_work;
+
+langevin_work *langevin_work_new(const struct af_target *target, size_t capacity,
+                                 size_t threads);
+void langevin_work_free(langevin_work *work);
+
+/* Runs STEPS MALA steps on the N points X (in place) towards the level
+ * BETA of the target: N(0, I)^(1 - BETA) q^BETA, or the target's own level
+ * BETA when it defines its path. *STEP is the first step size (the
+ * proposal's standard deviation) and returns adapted towards an acceptance
+ * rate of 0.574; *ACCEPTANCE returns the mean acceptance rate of the moves.
+ * Step s of chunk c of the points draws from the stream (SEED, STREAM + s *
+ * chunks + c), so the moves do not depend on the thread count. Returns 0, or
+ * -1 with a message (a target error). */
+int langevin_run(langevin_work *work, double beta, double *x, size_t n, size_t steps,
+                 uint64_t seed, uint64_t stream, double *step, double *acceptance,
+                 char *message, size_t message_len);
+
 /* ---- the loss over a batch (batch.c) ---- */
 
 struct af_target;

@@ -40,6 +40,8 @@ void af_flow_options_default(af_flow_options *o)
     o->standardise = 1;
     o->plateau_stop = 1;
     o->threads = 1;
+    o->sampler = AF_SAMPLER_RK4;
+    o->ode_tolerance = 1e-6;
 }
 
 static int check_options(const af_target *t, const af_flow_options *o, char *msg, size_t len)
@@ -115,6 +117,9 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
         h = hash_size(h, sizes[i]);
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         h = hash_double(h, reals[i]);
+    /* Hashed only when on, so flow files trained without moves still match. */
+    if (o->langevin_steps)
+        h = hash_size(h, o->langevin_steps);
     return hash_size(h, (size_t)o->seed);
 }
 
@@ -152,11 +157,59 @@ typedef struct {
     double *train_logrho;    /* train_size: flow log-density of each training point */
     double *logdet;          /* train_size: scratch for one push */
     double *schedule_logq;   /* 2 x SCHEDULE_POINTS values for the adaptive schedule */
+    /* With Langevin moves only: the moved training points have no known
+     * flow log-density, so these points, pushed through the blocks and
+     * never moved, measure the importance ESS of the flow that sampling uses. */
+    double *probe;           /* SCHEDULE_POINTS x d, or NULL */
+    double *probe_logrho;    /* flow log-density of each probe point */
+    langevin_work *langevin; /* NULL without Langevin moves */
+    double langevin_step;    /* MALA step size, carried from block to block */
     adam_state adam;
     batch_work *work;
     rng_state rng;
     struct timespec start;
 } trainer;
+
+/* N points X of N(0, I) in dimension D from RNG, with their log-density. */
+static void draw_base_points(rng_state *rng, double *x, double *log_rho, size_t n, size_t d)
+{
+    const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
+    for (size_t p = 0; p < n; p++) {
+        double sq = 0.0;
+        for (size_t j = p * d; j < (p + 1) * d; j++) {
+            x[j] = rng_normal(rng);
+            sq += x[j] * x[j];
+        }
+        log_rho[p] = log_norm - 0.5 * sq;
+    }
+}
+
+static size_t probe_count(const af_flow_options *o)
+{
+    return o->train_size < SCHEDULE_POINTS ? o->train_size : SCHEDULE_POINTS;
+}
+
+/* Sets up the Langevin moves: their workspace, the first step size and the
+ * probe points, drawn from a stream of their own. */
+static int langevin_init(trainer *tr)
+{
+    const af_flow_options *o = tr->opt;
+    const size_t d = tr->shape.d, n = probe_count(o);
+
+    tr->langevin = langevin_work_new(tr->target, o->train_size, o->threads ? o->threads : 1);
+    tr->probe = malloc(n * d * sizeof *tr->probe);
+    tr->probe_logrho = malloc(n * sizeof *tr->probe_logrho);
+    if (!tr->langevin || !tr->probe || !tr->probe_logrho)
+        return -1;
+
+    /* About the step at which MALA on N(0, I_d) in high dimension accepts
+     * 57% of its moves. The adaptation takes it from there. */
+    tr->langevin_step = 1.65 * pow((double)d, -1.0 / 6.0);
+    rng_state rng;
+    rng_seed(&rng, o->seed, 5);
+    draw_base_points(&rng, tr->probe, tr->probe_logrho, n, d);
+    return 0;
+}
 
 static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *o)
 {
@@ -182,17 +235,8 @@ static int trainer_init(trainer *tr, const af_target *t, const af_flow_options *
         !tr->train_logrho || !tr->logdet || !tr->work ||
         adam_init(&tr->adam, tr->shape.n_params))
         return -1;
-
-    const double log_norm = -0.5 * (double)d * log(2.0 * FLOW_PI);
-    for (size_t p = 0; p < o->train_size; p++) {
-        double sq = 0.0;
-        for (size_t j = p * d; j < (p + 1) * d; j++) {
-            tr->train[j] = rng_normal(&tr->rng);
-            sq += tr->train[j] * tr->train[j];
-        }
-        tr->train_logrho[p] = log_norm - 0.5 * sq;
-    }
-    return 0;
+    draw_base_points(&tr->rng, tr->train, tr->train_logrho, o->train_size, d);
+    return o->langevin_steps ? langevin_init(tr) : 0;
 }
 
 static void trainer_free(trainer *tr)
@@ -205,6 +249,9 @@ static void trainer_free(trainer *tr)
     free(tr->schedule_logq);
     free(tr->train_logrho);
     free(tr->logdet);
+    free(tr->probe);
+    free(tr->probe_logrho);
+    langevin_work_free(tr->langevin);
     adam_free(&tr->adam);
     batch_work_free(tr->work);
 }
@@ -236,33 +283,76 @@ static int train_iteration(trainer *tr, double *theta, double beta, double lr, d
     return rc;
 }
 
-/* Pushes the whole training set through the block THETA, keeping each
- * point's flow log-density. */
-static int push_train_set(trainer *tr, const double *theta)
+/* Pushes the N points X through the block whose constants tr->c hold,
+ * subtracting the divergence integral from each point's LOG_RHO. */
+static int push_points(trainer *tr, const double *theta, double *x, double *log_rho, size_t n)
 {
-    const size_t n = tr->opt->train_size;
-
-    net_prepare(&tr->shape, theta, tr->m, tr->c);
     memset(tr->logdet, 0, n * sizeof *tr->logdet);
-    if (flow_push_parallel(&tr->shape, tr->opt->substeps, 1, theta, tr->c, tr->train, n,
-                           tr->logdet, tr->opt->threads ? tr->opt->threads : 1))
+    if (flow_push_parallel(&tr->shape, tr->opt->substeps, 1, theta, tr->c, x, n, tr->logdet,
+                           tr->opt->threads ? tr->opt->threads : 1))
         return -1;
     for (size_t p = 0; p < n; p++)
-        tr->train_logrho[p] -= tr->logdet[p];
+        log_rho[p] -= tr->logdet[p];
     return 0;
 }
 
+/* Runs the Langevin moves of block K at level BETA on the training set and
+ * logs their acceptance. Returns 0, or -1 with a message. */
+static int move_train_set(trainer *tr, size_t k, double beta, char *msg, size_t len)
+{
+    const af_flow_options *o = tr->opt;
+    double acceptance;
+    char why[400];
+
+    if (langevin_run(tr->langevin, beta, tr->train, o->train_size, o->langevin_steps, o->seed,
+                     (uint64_t)(k + 1) << 32, &tr->langevin_step, &acceptance, why,
+                     sizeof why)) {
+        snprintf(msg, len, "Langevin moves after block %zu (beta %.4g): %s", k + 1, beta, why);
+        return -1;
+    }
+    if (o->log) {
+        char line[200];
+        snprintf(line, sizeof line, "block %zu: %zu Langevin steps accepted %.1f%% of moves; "
+                 "step size now %.3g", k + 1, o->langevin_steps, 100.0 * acceptance,
+                 tr->langevin_step);
+        o->log(o->log_context, line);
+    }
+    return 0;
+}
+
+/* Pushes the whole training set through block K (level BETA, weights
+ * THETA), keeping each point's flow log-density, then moves it with the
+ * Langevin steps when the options ask for them. Returns 0, or -1 with a
+ * message. */
+static int advance_train_set(trainer *tr, size_t k, double beta, const double *theta,
+                             char *msg, size_t len)
+{
+    net_prepare(&tr->shape, theta, tr->m, tr->c);
+    if (push_points(tr, theta, tr->train, tr->train_logrho, tr->opt->train_size) ||
+        (tr->probe &&
+         push_points(tr, theta, tr->probe, tr->probe_logrho, probe_count(tr->opt)))) {
+        snprintf(msg, len, "out of memory after block %zu", k + 1);
+        return -1;
+    }
+    return tr->langevin ? move_train_set(tr, k, beta, msg, len) : 0;
+}
+
 /* Importance ESS fraction of q / rho over the first SCHEDULE_POINTS
- * training points: how close the flow so far is to the target. */
+ * training points: how close the flow so far is to the target. After
+ * Langevin moves the training points' rho is no longer known, so the ESS
+ * is that of the unmoved probe points: the ESS of the flow's own samples,
+ * which are what sampling writes. */
 static int training_ess(trainer *tr, double *ess, char *msg, size_t len)
 {
-    const size_t n = tr->opt->train_size < SCHEDULE_POINTS ? tr->opt->train_size : SCHEDULE_POINTS;
+    const size_t n = probe_count(tr->opt);
+    const double *x = tr->probe ? tr->probe : tr->train;
+    const double *log_rho = tr->probe ? tr->probe_logrho : tr->train_logrho;
     double *lw = tr->schedule_logq;
 
-    if (tr->target->eval(tr->target->context, 1.0, tr->train, n, lw, NULL, msg, len))
+    if (tr->target->eval(tr->target->context, 1.0, x, n, lw, NULL, msg, len))
         return -1;
     for (size_t p = 0; p < n; p++)
-        lw[p] -= tr->train_logrho[p];
+        lw[p] -= log_rho[p];
     *ess = ess_fraction(lw, n);
     return 0;
 }
@@ -539,8 +629,11 @@ static int adopt_start(trainer *tr, const af_flow *start, af_flow *flow, double 
         return -1;
     }
     for (size_t k = 0; k < af_flow_block_count(start); k++) {
+        double beta = af_flow_block_beta(start, k);
         memcpy(theta, flow_block_weights(start, k), sh->n_params * sizeof *theta);
-        if (push_train_set(tr, theta) || flow_append(flow, af_flow_block_beta(start, k), theta)) {
+        if (advance_train_set(tr, k, beta, theta, msg, len))
+            return -1;
+        if (flow_append(flow, beta, theta)) {
             snprintf(msg, len, "out of memory while resuming from %zu blocks",
                      af_flow_block_count(start));
             return -1;
@@ -566,7 +659,8 @@ static int check_complete(trainer *tr, af_flow *flow, double *last_ess, char *ms
     if (o->log) {
         char line[160];
         snprintf(line, sizeof line, "after block %zu (beta 1): importance ESS %.1f%% of the "
-                 "training points", af_flow_block_count(flow), 100.0 * ess);
+                 "%s points", af_flow_block_count(flow), 100.0 * ess,
+                 tr->probe ? "probe" : "training");
         o->log(o->log_context, line);
     }
     int done = extra >= o->final_blocks &&
@@ -600,7 +694,9 @@ static int train_remaining(trainer *tr, af_flow *flow, double *theta, double *wa
         int rc = train_block(tr, k, blocks, beta, theta, warm, msg, len);
         if (rc)
             return rc;
-        if (push_train_set(tr, theta) || flow_append(flow, beta, theta)) {
+        if (advance_train_set(tr, k, beta, theta, msg, len))
+            return -1;
+        if (flow_append(flow, beta, theta)) {
             snprintf(msg, len, "out of memory after block %zu", k + 1);
             return -1;
         }

@@ -78,6 +78,14 @@ static void print_usage(FILE *out)
           "  --hidden N           width of both hidden layers of each velocity MLP\n"
           "                       (default 32)\n"
           "  --rk4-steps S        RK4 steps over each block's unit time (default 3)\n"
+          "  --langevin-steps N   Metropolis-adjusted Langevin steps on the training points\n"
+          "                       after each block, at that block's level (default 0);\n"
+          "                       the samples written stay pure flow samples, so their\n"
+          "                       flow log-density stays exact\n"
+          "  --sampler M          integrator for sampling: rk4 (the training's steps) or\n"
+          "                       dopri (adaptive Dormand-Prince 5(4)) (default rk4)\n"
+          "  --ode-tolerance X    dopri: bound on each step's estimated local error, as a\n"
+          "                       fraction of 1 + each value's magnitude (default 1e-06)\n"
           "  --no-standardise     train in the model's own unconstrained coordinates; by\n"
           "                       default a mode search first decides whether an affine\n"
           "                       map to unit scale helps (a single mode far from unit\n"
@@ -135,11 +143,11 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
                   {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
                   {"--threads", 1},    {"--max-blocks", 1}, {"--max-final-blocks", 0},
-                  {"--hidden", 1},     {"--rk4-steps", 1}};
+                  {"--hidden", 1},     {"--rk4-steps", 1}, {"--langevin-steps", 0}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
                       &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
                       &a->flow.threads,    &a->flow.max_blocks, &a->flow.max_final_blocks,
-                      &a->flow.hidden1,    &a->flow.substeps};
+                      &a->flow.hidden1,    &a->flow.substeps, &a->flow.langevin_steps};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -168,7 +176,8 @@ static int takes_value(const char *name)
 {
     static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
                                          "--output", "--flow", "--schedule", "--ess-fraction",
-                                         "--target-ess", "--log-prob"};
+                                         "--target-ess", "--log-prob", "--sampler",
+                                         "--ode-tolerance"};
     size_t minimum;
     afrun_args scratch;
 
@@ -215,6 +224,21 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
         }
         a->flow.adaptive = !strcmp(value, "adaptive");
         return 0;
+    }
+    if (!strcmp(name, "--sampler")) {
+        if (strcmp(value, "rk4") && strcmp(value, "dopri")) {
+            fprintf(stderr, "afrun: invalid sampler '%s': expected rk4 or dopri\n", value);
+            return -1;
+        }
+        a->flow.sampler = !strcmp(value, "dopri") ? AF_SAMPLER_DOPRI : AF_SAMPLER_RK4;
+        return 0;
+    }
+    if (!strcmp(name, "--ode-tolerance")) {
+        if (parse_double(value, &a->flow.ode_tolerance) == 0 && a->flow.ode_tolerance > 0)
+            return 0;
+        fprintf(stderr, "afrun: invalid ODE tolerance '%s': expected a positive number\n",
+                value);
+        return -1;
     }
     if (!strcmp(name, "--ess-fraction") || !strcmp(name, "--target-ess")) {
         double *f = name[2] == 'e' ? &a->flow.ess_fraction : &a->flow.target_ess;
@@ -486,6 +510,10 @@ static void fill_settings(settings_table *t, const afrun_args *a, const af_flow 
     add_setting(t, "hidden", "%zu,%zu", f->hidden1, f->hidden2);
     add_setting(t, "softplus_sharpness", "%g", f->sharpness);
     add_setting(t, "rk4_steps", "%zu", f->substeps);
+    add_setting(t, "langevin_steps", "%zu", f->langevin_steps);
+    add_setting(t, "sampler", "%s", f->sampler == AF_SAMPLER_DOPRI ? "dopri" : "rk4");
+    if (f->sampler == AF_SAMPLER_DOPRI)
+        add_setting(t, "ode_tolerance", "%g", f->ode_tolerance);
     add_setting(t, "standardise", "%s", f->standardise ? "true" : "false");
     add_setting(t, "standardised", "%s", af_flow_standardised(flow) ? "true" : "false");
     add_setting(t, "flow_file", "%s", a->flow_path);
@@ -574,10 +602,15 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     }
 
     af_eval_set_level(s->eval, 1.0);
-    if (af_flow_sample(s->flow, n, a->flow.seed, a->flow.threads, s->z, s->lp_approx, msg,
-                       len) ||
+    af_sample_stats stats;
+    if (af_flow_sample_with(s->flow, &a->flow, n, s->z, s->lp_approx, &stats, msg, len) ||
         af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
         return -1;
+    size_t steps = stats.accepted + stats.rejected;
+    if (steps > 0 && !a->quiet)
+        fprintf(stderr, "dopri: %.1f steps per sample per block, %.1f%% of them rejected\n",
+                (double)steps / (double)(n * af_flow_block_count(s->flow)),
+                100.0 * (double)stats.rejected / (double)steps);
 
     for (size_t p = 0; p < n; p++)
         s->log_weight[p] = s->lp[p] - s->lp_approx[p];
