@@ -245,7 +245,11 @@ int main(int argc, char **argv)
     if (rc)
         return rc > 0 ? 0 : 2;
 
-    /* One block at beta = 1 and no extra blocks. */
+    /* One block at beta = 1 and no extra blocks: the geometric schedule,
+     * whose single block is at beta = 1, and every iteration of the budget
+     * (no stop on a plateau), so that the iteration count is the one timed. */
+    o.adaptive = 0;
+    o.plateau_stop = 0;
     o.blocks = 1;
     o.final_blocks = 0;
     o.max_final_blocks = 0;
