@@ -41,8 +41,10 @@ struct af_weights_summary;
 
 /* Prints the summary table of DRAWS (mean, sd, 5%, 50%, 95% per column) and
  * the weight diagnostics WEIGHTS (of the draws before any resampling) to
- * OUT. Returns 0, or non-zero when out of memory. */
+ * OUT. With WEIGHTED set the estimates use the draws' importance weights
+ * (self-normalised), else equal weights (for resampled draws). Returns 0,
+ * or non-zero when out of memory. */
 int af_output_print_summary(FILE *out, const af_output_draws *draws,
-                            const struct af_weights_summary *weights);
+                            const struct af_weights_summary *weights, int weighted);
 
 #endif

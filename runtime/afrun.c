@@ -848,7 +848,7 @@ static int run(afrun_args *a, afrun_state *s)
     if (!a->quiet)
         fprintf(stderr, "wrote %zu samples to %s in %.1f s\n", a->samples, a->output_path,
                 seconds);
-    if (af_output_print_summary(stdout, &draws, &s->weights))
+    if (af_output_print_summary(stdout, &draws, &s->weights, !a->resample))
         return -1;
     if (s->census)
         print_census(s, &draws);

@@ -155,43 +155,104 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Quantile Q of N sorted values, by linear interpolation between order
- * statistics (type 7 of Hyndman and Fan, as R's default). */
-static double quantile(const double *sorted, size_t n, double q)
+/* A draw's value and its normalised weight, for weighted quantiles. */
+typedef struct {
+    double value, weight;
+} weighted_value;
+
+static int compare_weighted(const void *a, const void *b)
 {
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    if (lo + 1 >= n)
-        return sorted[n - 1];
-    double frac = pos - (double)lo;
-    return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+    return compare_doubles(&((const weighted_value *)a)->value,
+                           &((const weighted_value *)b)->value);
+}
+
+/* Quantile Q of N values sorted with weights summing to 1: each draw stands
+ * at the middle of its share of the cumulative weight, and Q interpolates
+ * linearly between those points (with equal weights, type 5 of Hyndman and
+ * Fan). */
+static double weighted_quantile(const weighted_value *v, size_t n, double q)
+{
+    double below = 0.0, prev_pos = 0.0, prev_value = v[0].value;
+
+    for (size_t p = 0; p < n; p++) {
+        double pos = below + 0.5 * v[p].weight;
+        if (pos >= q) {
+            if (p == 0 || pos <= prev_pos)
+                return v[p].value;
+            double frac = (q - prev_pos) / (pos - prev_pos);
+            return prev_value + frac * (v[p].value - prev_value);
+        }
+        below += v[p].weight;
+        prev_pos = pos;
+        prev_value = v[p].value;
+    }
+    return v[n - 1].value;
+}
+
+/* Normalised importance weights of the draws into W, or equal weights when
+ * WEIGHTED is 0 or no weight is positive. Returns 1 when weighted. */
+static int normalised_weights(const af_output_draws *draws, int weighted, double *w)
+{
+    const size_t n = draws->n;
+    double max = -INFINITY, sum = 0.0;
+
+    for (size_t p = 0; weighted && p < n; p++)
+        if (draws->log_weight[p] > max)
+            max = draws->log_weight[p];
+    weighted = weighted && isfinite(max);
+    for (size_t p = 0; p < n; p++) {
+        w[p] = weighted ? exp(draws->log_weight[p] - max) : 1.0;  /* NaN weighs 0 below */
+        if (!(w[p] >= 0.0))
+            w[p] = 0.0;
+        sum += w[p];
+    }
+    for (size_t p = 0; p < n; p++)
+        w[p] /= sum;
+    return weighted;
 }
 
 int af_output_print_summary(FILE *out, const af_output_draws *draws,
-                            const af_weights_summary *w)
+                            const af_weights_summary *w, int weighted)
 {
     const size_t n = draws->n;
-    double *col = malloc((n ? n : 1) * sizeof *col);
-    if (!col)
+    weighted_value *col = malloc((n ? n : 1) * sizeof *col);
+    double *weight = malloc((n ? n : 1) * sizeof *weight);
+    if (!col || !weight) {
+        free(col);
+        free(weight);
         return -1;
+    }
 
+    weighted = n > 0 && normalised_weights(draws, weighted, weight);
+    double sum_sq_weight = 0.0;
+    for (size_t p = 0; p < n; p++)
+        sum_sq_weight += weight[p] * weight[p];
+
+    fprintf(out, "%s\n", weighted ? "estimates weighted by the importance weights (the draws "
+                                     "themselves come from the flow)"
+                                   : "estimates from the draws with equal weights");
     fprintf(out, "%-16s %12s %12s %12s %12s %12s\n", "parameter", "mean", "sd", "5%", "50%",
             "95%");
     for (size_t j = 0; j < draws->columns && n > 0; j++) {
-        double sum = 0.0, sum_sq = 0.0;
+        double mean = 0.0, spread = 0.0;
         for (size_t p = 0; p < n; p++) {
-            col[p] = draws->values[p * draws->columns + j];
-            sum += col[p];
+            col[p].value = draws->values[p * draws->columns + j];
+            col[p].weight = weight[p];
+            mean += weight[p] * col[p].value;
         }
-        double mean = sum / (double)n;
         for (size_t p = 0; p < n; p++)
-            sum_sq += (col[p] - mean) * (col[p] - mean);
-        double sd = n > 1 ? sqrt(sum_sq / (double)(n - 1)) : NAN;
-        qsort(col, n, sizeof *col, compare_doubles);
+            spread += weight[p] * (col[p].value - mean) * (col[p].value - mean);
+
+        /* With weights summing to 1, dividing by 1 - sum w^2 removes the
+         * bias of the weighted variance, as n - 1 does for equal weights. */
+        double sd = sum_sq_weight < 1.0 ? sqrt(spread / (1.0 - sum_sq_weight)) : NAN;
+        qsort(col, n, sizeof *col, compare_weighted);
         fprintf(out, "%-16s %12.5g %12.5g %12.5g %12.5g %12.5g\n", draws->names[j], mean, sd,
-                quantile(col, n, 0.05), quantile(col, n, 0.5), quantile(col, n, 0.95));
+                weighted_quantile(col, n, 0.05), weighted_quantile(col, n, 0.5),
+                weighted_quantile(col, n, 0.95));
     }
     free(col);
+    free(weight);
 
     fprintf(out,
             "\n%zu draws; importance-weight ESS %.1f (%.1f%%); Pareto k %.2f; log Z %.4f "

@@ -1,15 +1,20 @@
 /* Tests of the importance-weight diagnostics: ESS and log Z on weights
  * with known values, the Pareto k fit on exact generalized Pareto draws,
- * and systematic resampling counts. */
+ * systematic resampling counts, and the weighted summary table. */
+#define _POSIX_C_SOURCE 200809L  /* fmemopen */
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "af_output.h"
 #include "af_weights.h"
 
 /* Uniform in (0, 1) from a 64-bit linear congruential stream. */
@@ -125,6 +130,43 @@ static void resampling_follows_weights(void **state)
     assert_int_equal(af_weights_resample(lw, N, 99, index), -1);
 }
 
+/* Reads the mean and sd of the first summary row of TEXT. */
+static void first_row(const char *text, double *mean, double *sd)
+{
+    const char *row = strstr(text, "\nx ");
+    assert_non_null(row);
+    assert_int_equal(sscanf(row, " x %lf %lf", mean, sd), 2);
+}
+
+/* The summary weights the draws by their importance weights, and uses
+ * equal weights when told the draws were resampled. */
+static void summary_uses_weights(void **state)
+{
+    (void)state;
+    const double values[] = {0.0, 0.0, 10.0, 10.0}, zero[] = {0, 0, 0, 0};
+    const double log_weight[] = {0.0, 0.0, log(3.0), log(3.0)};
+    const char *names[] = {"x"};
+    af_output_draws draws = {4, 1, names, values, zero, zero, log_weight};
+    af_weights_summary w;
+    char text[2048];
+    double mean, sd;
+
+    af_weights_summarise(log_weight, 4, &w);
+    for (int weighted = 1; weighted >= 0; weighted--) {
+        FILE *out = fmemopen(text, sizeof text, "w");
+        assert_non_null(out);
+        assert_int_equal(af_output_print_summary(out, &draws, &w, weighted), 0);
+        fclose(out);
+        first_row(text, &mean, &sd);
+
+        /* Weights 1/8, 1/8, 3/8, 3/8: mean 7.5, variance 18.75 / (1 - 20/64). */
+        double want_mean = weighted ? 7.5 : 5.0;
+        double want_sd = weighted ? sqrt(18.75 / (1.0 - 20.0 / 64.0)) : sqrt(100.0 / 3.0);
+        assert_true(fabs(mean - want_mean) < 1e-4);
+        assert_true(fabs(sd - want_sd) < 1e-4);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +175,7 @@ int main(void)
         cmocka_unit_test(pareto_k_recovers_shape),
         cmocka_unit_test(heavy_tail_is_flagged),
         cmocka_unit_test(resampling_follows_weights),
+        cmocka_unit_test(summary_uses_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
