@@ -250,16 +250,28 @@ static void run_unit(void *context, size_t thread, size_t u)
         return;
     }
 
+    /* Points where a model without its own path is -inf (a reject or a
+     * support the declared bounds do not cover) have no energy gradient out
+     * of that region. While they are a minority of the unit they train with
+     * the base's energy |x|^2 / 2 alone, which pulls them towards the origin
+     * (the middle of every unconstrained parameter) and balances their
+     * log-determinant term; their importance weights are 0 anyway. */
+    size_t outside = 0;
+    for (size_t p = 0; p < b; p++)
+        outside += t->logq[p] == -INFINITY;
+    const int drop = !w->target->own_path && outside > 0 && 2 * outside < b;
+
     const double *logdet = ode_work_logdet(t->tape), *path = ode_work_path(t->tape);
     double sum = 0.0;
     for (size_t p = 0; p < b; p++) {
+        int skip = drop && t->logq[p] == -INFINITY;
         double sq = 0.0;
         for (size_t j = p * d; j < (p + 1) * d; j++) {
             sq += x[j] * x[j];
-            t->gx[j] = ((1.0 - beta) * x[j] - beta * t->score[j]) * inv_b;
+            t->gx[j] = (skip ? x[j] : (1.0 - beta) * x[j] - beta * t->score[j]) * inv_b;
         }
-        sum += 0.5 * (1.0 - beta) * sq - beta * t->logq[p] - logdet[p] +
-               w->path_weight * path[p];
+        double energy = skip ? 0.5 * sq : 0.5 * (1.0 - beta) * sq - beta * t->logq[p];
+        sum += energy - logdet[p] + w->path_weight * path[p];
     }
     r->loss = sum;
     if (!isfinite(sum)) {

@@ -658,6 +658,55 @@ static void adaptive_schedule_bounds_steps(void **state)
     assert_true(below_one > 3);
 }
 
+/* N(0, 1) with log q = -inf above 1, as a model's reject would leave it. */
+static int cut_normal_eval(void *ctx, double level, const double *x, size_t n, double *logq,
+                           double *score, char *msg, size_t len)
+{
+    (void)ctx;
+    (void)level;
+    (void)msg;
+    (void)len;
+    for (size_t p = 0; p < n; p++) {
+        logq[p] = x[p] > 1.0 ? -INFINITY : -0.5 * x[p] * x[p] - 0.5 * log(2.0 * FLOW_PI);
+        if (score)
+            score[p] = x[p] > 1.0 ? 0.0 : -x[p];
+    }
+    return 0;
+}
+
+/* Training goes on when some points fall where the target is -inf, and
+ * the weighted estimate of Z is the mass left, Phi(1). */
+static void minus_inf_region_trains(void **state)
+{
+    (void)state;
+    af_target t = {1, 0, cut_normal_eval, NULL, NULL, NULL};
+    af_flow_options o;
+    af_flow *flow;
+    char msg[256];
+
+    small_options(&o, 3);
+    o.iterations = 100;
+    o.train_size = 4000;
+    int rc = af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg);
+    if (rc)
+        print_error("%s\n", msg);
+    assert_int_equal(rc, 0);
+
+    enum { N = 20000 };
+    double *x = malloc(N * sizeof *x), *lr = malloc(N * sizeof *lr), mean_w = 0.0;
+    assert_int_equal(af_flow_sample(flow, N, 4, 1, x, lr, msg, sizeof msg), 0);
+    for (size_t p = 0; p < N; p++) {
+        double logq;
+        cut_normal_eval(NULL, 1.0, x + p, 1, &logq, NULL, NULL, 0);
+        mean_w += exp(logq - lr[p]) / N;
+    }
+    double phi_1 = 0.5 * erfc(-1.0 / sqrt(2.0));
+    assert_true(fabs(mean_w / phi_1 - 1.0) < 0.02);
+    free(x);
+    free(lr);
+    af_flow_free(flow);
+}
+
 /* A target that returns NaN on its first calls: the trainer restores the
  * block's warm start, logs a retry and finishes. */
 typedef struct {
@@ -806,6 +855,7 @@ int main(void)
         cmocka_unit_test(standardised_flow_samples_target_scale),
         cmocka_unit_test(plateau_ends_blocks_early),
         cmocka_unit_test(adaptive_schedule_bounds_steps),
+        cmocka_unit_test(minus_inf_region_trains),
         cmocka_unit_test(nan_loss_retries_block),
         cmocka_unit_test(thread_count_does_not_change_results),
         cmocka_unit_test(extra_blocks_follow_ess),
