@@ -415,9 +415,29 @@ static ast_type builtin_type(checker *c, ast_expr *e, const ast_type *args)
     }
 }
 
-/* Checks that every size argument of a rep_ function is int. */
+/* Checks the argument of to_vector and to_row_vector: as in Stan, a
+ * vector, row_vector, matrix (taken column-major) or 1-D array of int or
+ * real. Lowering reuses the argument's flat storage, which already has
+ * this order. */
+static int check_flatten_arg(checker *c, ast_expr *e, ast_type arg)
+{
+    int container = arg.dims == 0 && (arg.base == TYPE_VECTOR || arg.base == TYPE_ROW_VECTOR ||
+                                      arg.base == TYPE_MATRIX);
+    int array = arg.dims == 1 && (arg.base == TYPE_INT || arg.base == TYPE_REAL);
+    if (container || array)
+        return 0;
+    diag_error(&c->ctx->diag, e->args[0]->span, NULL,
+               "'%s' takes a vector, row_vector, matrix or 1-D array of int or real, found %s",
+               e->name, text(arg, (char[64]){0}));
+    return -1;
+}
+
+/* Checks that every size argument of a rep_ function is int and that a
+ * rep_ function other than rep_array repeats a scalar. */
 static int check_builtin_args(checker *c, ast_expr *e, const ast_type *args)
 {
+    if (e->builtin == BUILTIN_TO_VECTOR || e->builtin == BUILTIN_TO_ROW_VECTOR)
+        return check_flatten_arg(c, e, args[0]);
     size_t first_size = e->builtin == BUILTIN_REP_VECTOR || e->builtin == BUILTIN_REP_ROW_VECTOR ||
                                 e->builtin == BUILTIN_REP_MATRIX || e->builtin == BUILTIN_REP_ARRAY
                             ? 1

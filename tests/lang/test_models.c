@@ -78,6 +78,17 @@ static double builtins(const double *z)
     return lp;
 }
 
+/* tests/lang/models/to_vector.afm with z = (M column-major, v, r). */
+static double to_vector_expected(const double *z)
+{
+    const double *m = z, *v = z + 6, *r = z + 8;
+    double lp = m[1] * m[1] + v[0] * (1 + 3) + v[1] * (2 + 4);
+    lp += -0.25 * (r[0] * r[0] + r[1] * r[1]) + r[1];
+    for (int i = 0; i < 6; i++)
+        lp += (i + 1) * m[i] - 0.5 * m[i] * m[i];
+    return lp - 0.5 * (v[0] * v[0] + v[1] * v[1]);
+}
+
 static af_model *compile(const char *name, const char *data)
 {
     char path[512], data_path[512];
@@ -143,6 +154,12 @@ static void builtins_model(void **state)
     check_model("builtins", NULL, builtins, 1.5);
 }
 
+static void to_vector_model(void **state)
+{
+    (void)state;
+    check_model("to_vector", NULL, to_vector_expected, 2.0);
+}
+
 static void column_names(void **state)
 {
     (void)state;
@@ -166,7 +183,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gmm_circle_model),  cmocka_unit_test(funnel_model),
         cmocka_unit_test(exp_gauss_model),   cmocka_unit_test(normal_data_model),
-        cmocka_unit_test(builtins_model),    cmocka_unit_test(column_names),
+        cmocka_unit_test(builtins_model),    cmocka_unit_test(to_vector_model),
+        cmocka_unit_test(column_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
