@@ -325,9 +325,19 @@ af_result_type af_op_result(af_op op)
     return op_table[op].result;
 }
 
+/* Other names of callable ops: laplace is the name the Laplace
+ * distribution has outside Stan, which calls it double_exponential. */
+static const char *const op_aliases[][2] = {
+    {"laplace_lpdf", "double_exponential_lpdf"},
+};
+
 int af_op_find(const char *name, size_t nargs, af_op *op, int *arity)
 {
     int found_name = 0;
+
+    for (size_t a = 0; a < sizeof op_aliases / sizeof op_aliases[0]; a++)
+        if (strcmp(name, op_aliases[a][0]) == 0)
+            name = op_aliases[a][1];
 
     for (int i = 0; i < AF_OP_COUNT; i++) {
         if (!op_table[i].callable || strcmp(op_table[i].name, name) != 0)

@@ -459,6 +459,18 @@ static void categorical_and_dirichlet(void **state)
     assert_true(multi_lp(AF_OP_DIRICHLET_LPDF, 2, dir_len, bad_alpha, NULL) == -INFINITY);
 }
 
+/* laplace is another name of double_exponential, with the same arity. */
+static void laplace_names_double_exponential(void **state)
+{
+    (void)state;
+    af_op alias, op;
+    int arity = 0;
+    assert_int_equal(af_op_find("laplace_lpdf", 3, &alias, &arity), 0);
+    assert_int_equal(af_op_find("double_exponential_lpdf", 3, &op, &arity), 0);
+    assert_int_equal(alias, op);
+    assert_int_equal(af_op_find("laplace_lpdf", 2, &alias, &arity), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +483,7 @@ int main(void)
         cmocka_unit_test(vectors_sum_and_broadcast),
         cmocka_unit_test(multi_normal_two_dimensions),
         cmocka_unit_test(categorical_and_dirichlet),
+        cmocka_unit_test(laplace_names_double_exponential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
