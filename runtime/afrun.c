@@ -333,6 +333,12 @@ static int parse_args(afrun_args *a, int argc, char **argv)
         print_usage(stderr);
         return -1;
     }
+    if (a->constrained && !a->log_prob_path) {
+        fputs("afrun: --constrained needs --log-prob POINTS; it sets how those points are "
+              "read\n",
+              stderr);
+        return -1;
+    }
     if (!a->flow_path) {
         size_t n = strlen(a->output_path);
         int csv = n > 4 && !strcmp(a->output_path + n - 4, ".csv");

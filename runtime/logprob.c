@@ -115,8 +115,11 @@ static int map_header(const af_model *model, char **header, size_t n, column_map
 
 enum { MAX_FIELDS = 100000 };
 
-/* Reads one CSV line into the table. The first line that is not numbers is
- * the header. Returns 0, or -1 with a message. */
+/* Reads one CSV line into the table. With CONSTRAINED, a first line that
+ * is not numbers is the header. Unconstrained points have no header, so
+ * such a line is an error: read as numbers, an afrun output CSV would give
+ * its lp__, lp_approx__, ... columns as the point. Returns 0, or -1 with
+ * a message. */
 static int read_csv_line(const af_model *model, char *line, size_t line_no, int constrained,
                          column_map *map, point_table *t, char **fields, double *row,
                          const char *path, char *msg, size_t len)
@@ -133,8 +136,11 @@ static int read_csv_line(const af_model *model, char *line, size_t line_no, int 
             fields[k][strcspn(fields[k], "\r")] = '\0';
         if (constrained)
             return map_header(model, fields, n, map, path, msg, len);
-        map->row_width = n;
-        return 0;
+        snprintf(msg, len,
+                 "%s:%zu: invalid number '%s'; unconstrained points are rows of %zu numbers "
+                 "with no header, and an afrun output CSV needs --constrained",
+                 path, line_no, fields[0], map->width);
+        return -1;
     }
 
     size_t expected = map->row_width ? map->row_width : map->width;

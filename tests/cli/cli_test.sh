@@ -263,6 +263,16 @@ printf '0.5,0.1,7\n' >"$work/wide.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/wide.csv" >"$work/out" 2>"$work/err"
 check "log-prob wrong width exits 1" test $? -eq 1
 check "log-prob wrong width is explained" grep -q "wide.csv:1: expected 2 values, found 3" "$work/err"
+# An unconstrained points file has no header: an afrun output CSV given
+# without --constrained would otherwise be read as lp__, lp_approx__, ...
+"$afrun" "$work/lp.afm" --log-prob "$work/constrained.csv" >"$work/out" 2>"$work/err"
+check "log-prob header without --constrained exits 1" test $? -eq 1
+check "log-prob header without --constrained is explained" \
+    grep -q "constrained.csv:1: .*needs --constrained" "$work/err"
+"$afrun" "$work/lp.afm" --constrained >"$work/out" 2>"$work/err"
+check "--constrained without --log-prob exits 2" test $? -eq 2
+check "--constrained without --log-prob is explained" \
+    grep -q -- "--constrained needs --log-prob" "$work/err"
 printf 'mu,sigma\n0.5,-1\n' >"$work/outside.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/outside.csv" --constrained >"$work/out" 2>"$work/err"
 check "log-prob outside support exits 1" test $? -eq 1
