@@ -1,10 +1,14 @@
 /* The softplus layer activation, fused with the bias add: a portable loop,
- * and a SLEEF AVX2 version chosen at run time where the processor has it.
- * The activations cost more than the matrix products of a 32-wide network,
- * so this is the trainer's hottest loop. */
+ * a SLEEF AVX2 version and an AVX-512 version, chosen at run time by what
+ * the processor has. The activations cost more than the matrix products of
+ * a 32-wide network, so this is the trainer's hottest loop. */
 #include <math.h>
 
 #include "flow_internal.h"
+
+/* Defined in softplus_avx512.c, which is compiled for AVX-512F. */
+void softplus_rows_avx512(double *a, double *deriv, const double *bias, size_t b, size_t h,
+                          double sharpness);
 
 void softplus_rows_scalar(double *a, double *deriv, const double *bias, size_t b, size_t h,
                           double sharpness)
@@ -27,6 +31,12 @@ void softplus_rows_scalar(double *a, double *deriv, const double *bias, size_t b
 void softplus_rows(double *a, double *deriv, const double *bias, size_t b, size_t h,
                    double sharpness)
 {
+#if defined(AF_HAVE_AVX512_SOFTPLUS)
+    if (__builtin_cpu_supports("avx512f")) {
+        softplus_rows_avx512(a, deriv, bias, b, h, sharpness);
+        return;
+    }
+#endif
 #if defined(AF_HAVE_SLEEF_AVX2)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         softplus_rows_avx2(a, deriv, bias, b, h, sharpness);

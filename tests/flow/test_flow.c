@@ -810,6 +810,68 @@ static void keep_context(void *ctx)
     (void)ctx;
 }
 
+/* Relative error of GOT against the reference REF, with 0 for two equal
+ * values (infinities and zeros included). */
+static double relative_error(double got, long double ref)
+{
+    if ((long double)got == ref)
+        return 0.0;
+    return (double)(fabsl((long double)got - ref) / fabsl(ref));
+}
+
+/* softplus_rows, on whichever path this processor takes, against libm's
+ * long double exp and log1p over a dense grid: at most 1e-15 relative error
+ * in the value and in the derivative. Sharpness 1 and bias 0 keep the input
+ * exact, so the error is the function's own. */
+static void softplus_matches_libm(void **state)
+{
+    (void)state;
+    enum { WIDTH = 37, GRID = 200000 }; /* 37: a partial vector ends each row */
+    const size_t rows = (GRID + WIDTH - 1) / WIDTH, n = rows * WIDTH;
+    double *a = malloc(n * sizeof *a), *deriv = malloc(n * sizeof *deriv);
+    double *input = malloc(n * sizeof *input), bias[WIDTH] = {0};
+    assert_non_null(a);
+    assert_non_null(deriv);
+    assert_non_null(input);
+
+    /* Dense on [-40, 40], where both terms matter, then out to +-700, where
+     * the smaller term is still a normal number. */
+    for (size_t k = 0; k < n; k++) {
+        double u = (double)k / (double)(n - 1);
+        input[k] = k % 2 ? -40.0 + 80.0 * u : -700.0 + 1400.0 * u;
+    }
+    memcpy(a, input, n * sizeof *a);
+    softplus_rows(a, deriv, bias, rows, WIDTH, 1.0);
+
+    double worst_value = 0.0, worst_deriv = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        long double t = input[k], e = expl(-fabsl(t));
+        long double value = (t > 0 ? t : 0.0L) + log1pl(e);
+        long double sigmoid = t >= 0 ? 1.0L / (1.0L + e) : e / (1.0L + e);
+        worst_value = fmax(worst_value, relative_error(a[k], value));
+        worst_deriv = fmax(worst_deriv, relative_error(deriv[k], sigmoid));
+    }
+    assert_true(worst_value < 1e-15);
+    assert_true(worst_deriv < 1e-15);
+
+    /* Edge values: zero, the infinities and NaN. */
+    const double edge[4] = {0.0, INFINITY, -INFINITY, NAN};
+    memcpy(a, edge, sizeof edge);
+    softplus_rows(a, deriv, bias, 1, 4, 1.0);
+    assert_true(fabs(a[0] - log(2.0)) < 1e-16);
+    assert_true(deriv[0] == 0.5);
+    assert_true(a[1] == INFINITY);
+    assert_true(deriv[1] == 1.0);
+    assert_true(a[2] == 0.0);
+    assert_true(deriv[2] == 0.0);
+    assert_true(isnan(a[3]));
+    assert_true(isnan(deriv[3]));
+
+    free(a);
+    free(deriv);
+    free(input);
+}
+
 /* Training and sampling on two threads give the same bits as on one. */
 static void thread_count_does_not_change_results(void **state)
 {
@@ -843,6 +905,7 @@ static void thread_count_does_not_change_results(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(softplus_matches_libm),
         cmocka_unit_test(divergence_matches_jacobian_trace),
         cmocka_unit_test(block_gradient_matches_finite_differences),
         cmocka_unit_test(trained_flow_matches_gaussian_moments),
