@@ -45,6 +45,15 @@ void softplus_rows_scalar(double *a, double *deriv, const double *bias, size_t b
 void softplus_rows_avx2(double *a, double *deriv, const double *bias, size_t b, size_t h,
                         double sharpness);
 
+/* Back-propagates through softplus rows with derivative S (B x H, from
+ * softplus_rows): GA = GH .* S + SCALE_p GS .* sharpness S (1 - S), where
+ * GS (may be NULL: no second term) is the gradient of S and SCALE (may be
+ * NULL: 1) scales row p. GA may alias GS. Adds the column sums of GA to
+ * GBIAS (H). The AVX-512 path gives the same bits as the portable loop. */
+void softplus_backward_rows(double *ga, const double *gh, const double *gs,
+                            const double *scale, const double *s, size_t b, size_t h,
+                            double sharpness, double *gbias);
+
 /* Per-parameter-value constants: M = W1 W3 (h1 x h2), C = W2 .* M' (h2 x h1). */
 void net_prepare(const net_shape *shape, const double *theta, double *m, double *c);
 

@@ -79,24 +79,17 @@ static void add_column_sums(const double *g, size_t b, size_t h, double *out)
 }
 
 /* Back-propagates through the second hidden layer: fills GA2 from the
- * gradient of h2 (SCRATCH->gh) and of s2 (GDIV * T), and adds the gradient of
- * C; leaves GDIV * S2 C, the gradient of s1, in SCRATCH->ga1. */
+ * gradient of h2 (SCRATCH->gh) and of s2 (GDIV * T), adds its column sums to
+ * the gradient of b2 and adds the gradient of C; leaves GDIV * S2 C, the
+ * gradient of s1, in SCRATCH->ga1. */
 static void backward_layer2(const net_shape *shape, const double *c, size_t b,
-                            const net_cache *cache, const double *gdiv, double *gc,
-                            net_scratch *scratch)
+                            const net_cache *cache, const double *gdiv, double *grad,
+                            double *gc, net_scratch *scratch)
 {
     const size_t h1 = shape->h1, h2 = shape->h2;
-    const double s = shape->sharpness;
 
-    for (size_t p = 0; p < b; p++) {
-        const double g = gdiv ? gdiv[p] : 0.0;
-        for (size_t i = 0; i < h2; i++) {
-            size_t k = p * h2 + i;
-            double s2 = cache->s2[k];
-            double second = s * s2 * (1.0 - s2);  /* d sigmoid(s a) / da */
-            scratch->ga2[k] = scratch->gh[k] * s2 + g * cache->t[k] * second;
-        }
-    }
+    softplus_backward_rows(scratch->ga2, scratch->gh, gdiv ? cache->t : NULL, gdiv, cache->s2,
+                           b, h2, shape->sharpness, grad + shape->b2);
     if (!gdiv) {
         memset(scratch->ga1, 0, b * h1 * sizeof *scratch->ga1);
         return;
@@ -118,7 +111,6 @@ void net_backward(const net_shape *shape, const double *theta, const double *c,
                   net_scratch *scratch)
 {
     const int d = (int)shape->d, h1 = (int)shape->h1, h2 = (int)shape->h2, nb = (int)b;
-    const double s = shape->sharpness;
 
     /* Output layer. */
     add_column_sums(gv, b, shape->d, grad + shape->b3);
@@ -128,19 +120,15 @@ void net_backward(const net_shape *shape, const double *theta, const double *c,
                 theta + shape->w3, h2, 0.0, scratch->gh, h2);
 
     /* Second hidden layer, which leaves the gradient of s1 in ga1. */
-    backward_layer2(shape, c, b, cache, gdiv, gc, scratch);
-    add_column_sums(scratch->ga2, b, shape->h2, grad + shape->b2);
+    backward_layer2(shape, c, b, cache, gdiv, grad, gc, scratch);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h2, h1, nb, 1.0, scratch->ga2, h2,
                 cache->h1, h1, 1.0, grad + shape->w2, h1);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, h1, h2, 1.0, scratch->ga2, h2,
                 theta + shape->w2, h1, 0.0, scratch->gh, h1);
 
-    /* First hidden layer: ga1 = gh1 .* s1 + gs1 .* sigmoid'. */
-    for (size_t k = 0; k < b * shape->h1; k++) {
-        double s1 = cache->s1[k];
-        scratch->ga1[k] = scratch->gh[k] * s1 + scratch->ga1[k] * s * s1 * (1.0 - s1);
-    }
-    add_column_sums(scratch->ga1, b, shape->h1, grad + shape->b1);
+    /* First hidden layer: ga1 = gh1 .* s1 + gs1 .* sigmoid', in place of gs1. */
+    softplus_backward_rows(scratch->ga1, scratch->gh, scratch->ga1, NULL, cache->s1, b,
+                           shape->h1, shape->sharpness, grad + shape->b1);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h1, d, nb, 1.0, scratch->ga1, h1, y, d,
                 1.0, grad + shape->w1, d);
     if (gy)

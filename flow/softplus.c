@@ -9,6 +9,9 @@
 /* Defined in softplus_avx512.c, which is compiled for AVX-512F. */
 void softplus_rows_avx512(double *a, double *deriv, const double *bias, size_t b, size_t h,
                           double sharpness);
+void softplus_backward_rows_avx512(double *ga, const double *gh, const double *gs,
+                                   const double *scale, const double *s, size_t b, size_t h,
+                                   double sharpness, double *gbias);
 
 void softplus_rows_scalar(double *a, double *deriv, const double *bias, size_t b, size_t h,
                           double sharpness)
@@ -44,4 +47,39 @@ void softplus_rows(double *a, double *deriv, const double *bias, size_t b, size_
     }
 #endif
     softplus_rows_scalar(a, deriv, bias, b, h, sharpness);
+}
+
+/* Column by column, so that each bias sum runs over the rows in order, as
+ * the AVX-512 path sums its lanes. */
+static void softplus_backward_scalar(double *ga, const double *gh, const double *gs,
+                                     const double *scale, const double *s, size_t b, size_t h,
+                                     double sharpness, double *gbias)
+{
+    for (size_t i = 0; i < h; i++) {
+        double sum = 0.0;
+        for (size_t p = 0; p < b; p++) {
+            size_t k = p * h + i;
+            double g = gh[k] * s[k];
+            if (gs) {
+                double row_gs = scale ? scale[p] * gs[k] : gs[k];
+                g += row_gs * (sharpness * s[k] * (1.0 - s[k]));
+            }
+            ga[k] = g;
+            sum += g;
+        }
+        gbias[i] += sum;
+    }
+}
+
+void softplus_backward_rows(double *ga, const double *gh, const double *gs,
+                            const double *scale, const double *s, size_t b, size_t h,
+                            double sharpness, double *gbias)
+{
+#if defined(AF_HAVE_AVX512_SOFTPLUS)
+    if (__builtin_cpu_supports("avx512f")) {
+        softplus_backward_rows_avx512(ga, gh, gs, scale, s, b, h, sharpness, gbias);
+        return;
+    }
+#endif
+    softplus_backward_scalar(ga, gh, gs, scale, s, b, h, sharpness, gbias);
 }
