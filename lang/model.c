@@ -416,17 +416,23 @@ static double invert_scalar(ast_constraint c, double x, const double *b)
     return x < b[1] ? log(b[1] - x) : NAN;
 }
 
-/* Inverts simplex, ordered and positive_ordered vectors X of length K. */
-static int invert_vector(ast_constraint c, const double *x, size_t k, double *z)
+/* Inverts simplex, ordered and positive_ordered vectors X of length K,
+ * which check_vector has accepted. The simplex's stick-breaking fractions
+ * use the sums of the remaining elements, so that each fraction stays in
+ * (0, 1) when the sum is 1 only within the tolerance. */
+static void invert_vector(ast_constraint c, const double *x, size_t k, double *z)
 {
     if (c == CONSTRAINT_SIMPLEX) {
-        double rest = 1.0;
-        for (size_t i = 0; i + 1 < k; i++) {
-            double u = x[i] / rest;
-            z[i] = logit(u) + log((double)(k - 1 - i));
-            rest -= x[i];
+        double rest = 0.0;
+        for (size_t i = k; i-- > 1;) {
+            rest += x[i];
+            z[i - 1] = rest; /* the sum of x[i..k-1] until the loop below */
         }
-        return 0;
+        for (size_t i = 0; i + 1 < k; i++) {
+            double u = x[i] / (x[i] + z[i]);
+            z[i] = logit(u) + log((double)(k - 1 - i));
+        }
+        return;
     }
     for (size_t i = 0; i < k; i++) {
         if (i == 0)
@@ -434,28 +440,117 @@ static int invert_vector(ast_constraint c, const double *x, size_t k, double *z)
         else
             z[i] = log(x[i] - x[i - 1]);
     }
+}
+
+/* The tolerance on a simplex's sum, as for simplex data and in Stan's
+ * simplex check (CONSTRAINT_TOLERANCE). */
+static const double SIMPLEX_TOLERANCE = 1e-8;
+
+/* Length of the parameter name at the start of COLUMN ("theta" of
+ * "theta.2"): names cannot contain '.'. */
+static int name_len(const char *column)
+{
+    return (int)strcspn(column, ".");
+}
+
+/* Checks that the vector X of a simplex, ordered or positive_ordered
+ * parameter satisfies its constraint. Returns 0, or -1 with a message
+ * that names the column, its value and the constraint. */
+static int check_vector(const af_model *m, const param_info *info, const double *x, char *msg,
+                        size_t len)
+{
+    const char *first = m->columns[info->column];
+    double sum = 0.0;
+    for (size_t i = 0; i < info->len; i++) {
+        const char *column = m->columns[info->column + i];
+        /* Stan's simplex allows elements of 0, but only the limit of the
+         * stick-breaking transform reaches them. */
+        if (info->constraint == CONSTRAINT_SIMPLEX && !(x[i] > 0.0)) {
+            snprintf(msg, len, "column '%s' is %.17g, but the elements of simplex '%.*s' must be "
+                     "above 0", column, x[i], name_len(first), first);
+            return -1;
+        }
+        if (info->constraint == CONSTRAINT_POSITIVE_ORDERED && i == 0 && !(x[0] > 0.0)) {
+            snprintf(msg, len, "column '%s' is %.17g, not above 0 as positive_ordered '%.*s' needs",
+                     column, x[0], name_len(first), first);
+            return -1;
+        }
+        if (info->constraint != CONSTRAINT_SIMPLEX && i > 0 && !(x[i] > x[i - 1])) {
+            snprintf(msg, len,
+                     "column '%s' is %.17g, not above the previous element %.17g of %s '%.*s'",
+                     column, x[i], x[i - 1],
+                     info->constraint == CONSTRAINT_ORDERED ? "ordered" : "positive_ordered",
+                     name_len(first), first);
+            return -1;
+        }
+        sum += x[i];
+    }
+    if (info->constraint == CONSTRAINT_SIMPLEX && !(fabs(sum - 1.0) <= SIMPLEX_TOLERANCE)) {
+        snprintf(msg, len, "the columns of simplex '%.*s' sum to %.12g; they must sum to 1 "
+                 "within %g", name_len(first), first, sum, SIMPLEX_TOLERANCE);
+        return -1;
+    }
     return 0;
 }
 
+/* Checks that X, the value of COLUMN, is finite and strictly inside the
+ * bounds B (lower, upper, offset, multiplier; NaN when absent), as the
+ * transform of constraint C reaches it. Returns 0, or -1 with a message. */
+static int check_scalar(ast_constraint c, const char *column, double x, const double *b,
+                        char *msg, size_t len)
+{
+    if (!isfinite(x)) {
+        snprintf(msg, len, "column '%s' is %.17g; parameter values must be finite", column, x);
+        return -1;
+    }
+    if (c != CONSTRAINT_BOUNDS)
+        return 0;
+    if (!isnan(b[0]) && !(x > b[0])) {
+        snprintf(msg, len, "column '%s' is %.17g, not above its lower bound %.17g", column, x,
+                 b[0]);
+        return -1;
+    }
+    if (!isnan(b[1]) && !(x < b[1])) {
+        snprintf(msg, len, "column '%s' is %.17g, not below its upper bound %.17g", column, x,
+                 b[1]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the values of one parameter and writes its unconstrained values
+ * into Z. ALL contains the output columns and then the bounds at the point
+ * whose earlier parameters are already in Z. Returns 0, or -1 with a
+ * message. */
 static int invert_param(const af_model *m, const param_info *info, const double *values,
-                        const double *all, double *z)
+                        const double *all, double *z, char *msg, size_t len)
 {
     double *x = malloc((info->len + 1) * sizeof *x);
-    if (x == NULL)
+    if (x == NULL) {
+        snprintf(msg, len, "out of memory");
         return -1;
+    }
     for (size_t t = 0; t < info->len; t++)
         x[info->flat[t]] = values[info->column + t];
+
+    int status = 0;
     if (info->constraint == CONSTRAINT_SIMPLEX || info->constraint == CONSTRAINT_ORDERED ||
         info->constraint == CONSTRAINT_POSITIVE_ORDERED) {
-        invert_vector(info->constraint, x, info->len, z + info->z_offset);
+        status = check_vector(m, info, x, msg, len);
+        if (status == 0)
+            invert_vector(info->constraint, x, info->len, z + info->z_offset);
     } else {
         size_t first_bound = m->column_count + 4 * info->column;
-        for (size_t e = 0; e < info->len; e++)
+        for (size_t t = 0; t < info->len && status == 0; t++) {
+            size_t e = info->flat[t];
+            status = check_scalar(info->constraint, m->columns[info->column + t], x[e],
+                                  all + first_bound + 4 * e, msg, len);
             z[info->z_offset + e] =
                 invert_scalar(info->constraint, x[e], all + first_bound + 4 * e);
+        }
     }
     free(x);
-    return 0;
+    return status;
 }
 
 int af_model_unconstrain(const af_model *model, const double *values, double *z, char *msg,
@@ -470,18 +565,18 @@ int af_model_unconstrain(const af_model *model, const double *values, double *z,
         double *all = eval_columns(model, z, msg, len);
         if (all == NULL)
             return -1;
-        int status = invert_param(model, info, values, all, z);
+        int status = invert_param(model, info, values, all, z, msg, len);
         free(all);
-        if (status != 0) {
-            snprintf(msg, len, "out of memory");
+        if (status != 0)
             return -1;
-        }
+        /* The checks above leave only overflow, such as a bound difference
+         * of more than DBL_MAX, to make a value infinite. */
         size_t zlen = info->constraint == CONSTRAINT_SIMPLEX ? info->len - 1 : info->len;
         for (size_t j = 0; j < zlen; j++) {
             if (isfinite(z[info->z_offset + j]))
                 continue;
-            snprintf(msg, len, "column '%s' and its parameter's other values lie outside the "
-                     "parameter's support", model->columns[info->column + (j < info->len ? j : 0)]);
+            snprintf(msg, len, "column '%s' (%.17g) has no finite unconstrained value",
+                     model->columns[info->column + j], values[info->column + j]);
             return -1;
         }
     }

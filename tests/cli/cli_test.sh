@@ -277,6 +277,14 @@ printf 'mu,sigma\n0.5,-1\n' >"$work/outside.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/outside.csv" --constrained >"$work/out" 2>"$work/err"
 check "log-prob outside support exits 1" test $? -eq 1
 check "log-prob outside support names it" grep -q "point 1: column 'sigma'" "$work/err"
+# Every element of a simplex counts, the last one too.
+printf 'parameters { simplex[3] theta; }\nmodel { theta ~ dirichlet([1, 2, 3]%s); }\n' "'" \
+    >"$work/simplex.afm"
+printf 'theta.1,theta.2,theta.3\n0.2,0.3,-7\n' >"$work/simplex.csv"
+"$afrun" "$work/simplex.afm" --log-prob "$work/simplex.csv" --constrained >"$work/out" 2>"$work/err"
+check "log-prob simplex last element exits 1" test $? -eq 1
+check "log-prob simplex last element is named" \
+    grep -q "column 'theta.3' is -7, but the elements of simplex 'theta' must be above 0" "$work/err"
 
 # print of a parameter runs at each --log-prob point (on stderr) and
 # never while training; a reject reached in generated quantities stops the

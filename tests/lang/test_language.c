@@ -144,6 +144,50 @@ static void unconstrain_inverts_constrain(void **state)
     af_model_free(m);
 }
 
+/* Each case breaks one constrained value of constraints.afm: the column
+ * (a, b, c, d, s.1-s.4, o.1-o.3, p.1-p.2, v.1-v.2), its new value, or
+ * its shift from the valid value when SHIFT is set, and a part of the
+ * expected message. */
+static void unconstrain_rejects_outside_support(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t column;
+        double value;
+        int shift;
+        const char *message;
+    } cases[] = {
+        {0, -1.0, 0, "column 'a' is -1, not above its lower bound 0"},
+        {1, 2.0, 0, "column 'b' is 2, not below its upper bound 2"},
+        {2, -1.5, 0, "column 'c' is -1.5, not above its lower bound -1"},
+        {3, NAN, 0, "column 'd' is nan"},
+        {7, -7.0, 0, "column 's.4' is -7, but the elements of simplex 's' must be above 0"},
+        {5, 0.0, 0, "column 's.2' is 0, but the elements of simplex 's' must be above 0"},
+        {6, 0.1, 1, "the columns of simplex 's' sum to 1.1"},
+        {9, -10.0, 1, "not above the previous element"},
+        {11, 0.0, 0, "column 'p.1' is 0, not above 0"},
+        {13, -100.0, 1, "not above its lower bound"},
+    };
+    af_model *m = compile("constraints.afm", NULL);
+    size_t d = af_model_dim(m);
+    double z[MAX_DIM], back[MAX_DIM], valid[MAX_COLUMNS], values[MAX_COLUMNS];
+    char message[256];
+    for (size_t j = 0; j < d; j++)
+        z[j] = 0.3 * (double)j - 1.5;
+    assert_int_equal(af_model_constrain(m, z, valid, message, sizeof message), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(values, valid, sizeof values);
+        size_t c = cases[i].column;
+        values[c] = cases[i].shift ? values[c] + cases[i].value : cases[i].value;
+        message[0] = '\0';
+        if (af_model_unconstrain(m, values, back, message, sizeof message) == 0)
+            fail_msg("case %zu: %s accepted", i, cases[i].message);
+        if (strstr(message, cases[i].message) == NULL)
+            fail_msg("case %zu: expected '%s' in '%s'", i, cases[i].message, message);
+    }
+    af_model_free(m);
+}
+
 static void output_columns(void **state)
 {
     (void)state;
@@ -205,6 +249,7 @@ int main(void)
         cmocka_unit_test(language_scores),
         cmocka_unit_test(transform_jacobians),
         cmocka_unit_test(unconstrain_inverts_constrain),
+        cmocka_unit_test(unconstrain_rejects_outside_support),
         cmocka_unit_test(output_columns),
         cmocka_unit_test(annealing_level),
         cmocka_unit_test(unfinished_input_status),
