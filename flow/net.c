@@ -37,31 +37,52 @@ void net_prepare(const net_shape *shape, const double *theta, double *m, double 
             c[i * h1 + j] = w2[i * h1 + j] * m[j * h2 + i];
 }
 
+/* Largest weight matrix that multiply_by_transpose copies to the stack:
+ * 32 KiB, enough for 64 x 64. */
+enum { TRANSPOSE_MAX = 64 * 64 };
+
+/* C (B x N) = A (B x K) W' + BETA C for row-major W (N x K). OpenBLAS 0.3.21
+ * runs this shape through its general path, which packs both operands and
+ * clears a buffer: at 250 x 32 x 32 that took twice as long as the same
+ * product with W' stored, so W' is copied first when it is small. */
+static void multiply_by_transpose(size_t b, size_t n, size_t k, const double *a,
+                                  const double *w, double beta, double *c)
+{
+    if (n * k > TRANSPOSE_MAX) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)n, (int)k, 1.0, a,
+                    (int)k, w, (int)k, beta, c, (int)n);
+        return;
+    }
+
+    double wt[TRANSPOSE_MAX];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < k; j++)
+            wt[j * n + i] = w[i * k + j];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, (int)n, (int)k, 1.0, a,
+                (int)k, wt, (int)n, beta, c, (int)n);
+}
+
 void net_forward(const net_shape *shape, const double *theta, const double *c,
                  const double *y, size_t b, net_cache *cache, double *v, double *div)
 {
-    const int d = (int)shape->d, h1 = (int)shape->h1, h2 = (int)shape->h2, nb = (int)b;
+    const size_t d = shape->d, h1 = shape->h1, h2 = shape->h2;
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, h1, d, 1.0, y, d,
-                theta + shape->w1, d, 0.0, cache->h1, h1);
-    softplus_rows(cache->h1, cache->s1, theta + shape->b1, b, shape->h1, shape->sharpness);
+    multiply_by_transpose(b, h1, d, y, theta + shape->w1, 0.0, cache->h1);
+    softplus_rows(cache->h1, cache->s1, theta + shape->b1, b, h1, shape->sharpness);
 
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, h2, h1, 1.0, cache->h1, h1,
-                theta + shape->w2, h1, 0.0, cache->h2, h2);
-    softplus_rows(cache->h2, cache->s2, theta + shape->b2, b, shape->h2, shape->sharpness);
+    multiply_by_transpose(b, h2, h1, cache->h1, theta + shape->w2, 0.0, cache->h2);
+    softplus_rows(cache->h2, cache->s2, theta + shape->b2, b, h2, shape->sharpness);
 
     const double *b3 = theta + shape->b3;
     for (size_t p = 0; p < b; p++)
-        memcpy(v + p * shape->d, b3, shape->d * sizeof *v);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, d, h2, 1.0, cache->h2, h2,
-                theta + shape->w3, h2, 1.0, v, d);
+        memcpy(v + p * d, b3, d * sizeof *v);
+    multiply_by_transpose(b, d, h2, cache->h2, theta + shape->w3, 1.0, v);
 
     if (!div)
         return;
 
     /* div v = sum_i s2_i (C s1)_i, with T = S1 C' holding C s1 per point. */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, h2, h1, 1.0, cache->s1, h1, c,
-                h1, 0.0, cache->t, h2);
+    multiply_by_transpose(b, h2, h1, cache->s1, c, 0.0, cache->t);
     for (size_t p = 0; p < b; p++) {
         const double *s2 = cache->s2 + p * shape->h2, *t = cache->t + p * shape->h2;
         double sum = 0.0;
