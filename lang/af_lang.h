@@ -92,4 +92,10 @@ int af_model_print_at(const af_model *model, const double *z, char **text, char 
 size_t af_model_source_count(const af_model *model);
 const char *af_model_source_path(const af_model *model, size_t i);
 
+/* Number of extern functions the model opened, and the path of the shared
+ * library of function I as the dynamic linker loaded it (several functions
+ * may share one library), or NULL when the linker reports no path. */
+size_t af_model_extern_count(const af_model *model);
+const char *af_model_extern_library(const af_model *model, size_t i);
+
 #endif

@@ -354,6 +354,16 @@ const char *af_model_source_path(const af_model *model, size_t i)
     return i < model->source_count ? model->sources[i] : NULL;
 }
 
+size_t af_model_extern_count(const af_model *model)
+{
+    return model->extern_count;
+}
+
+const char *af_model_extern_library(const af_model *model, size_t i)
+{
+    return i < model->extern_count ? af_ffi_library_path(model->externs[i]) : NULL;
+}
+
 /* Evaluates the columns graph at Z into a malloc'ed array of the columns
  * followed by the bounds, or returns NULL with a message in MESSAGE when out
  * of memory or when an extern function fails. */

@@ -61,6 +61,12 @@ void af_ffi_close(af_ffi_function *fn);
 /* The function's symbol name, for messages. */
 const char *af_ffi_symbol(const af_ffi_function *fn);
 
+/* Path of the shared library that FN was loaded from, as the dynamic
+ * linker found it: the path given to af_ffi_open when it has a '/', else
+ * the file that the search chose. Valid while FN is open; NULL when the
+ * linker does not report one. */
+const char *af_ffi_library_path(const af_ffi_function *fn);
+
 /* Runs FN on the CALL->count points of CALL the way a stdlib kernel runs:
  * CALL->args are FN's arguments (a real one of length 1, a vector one of any
  * length), and FN's value goes to CALL->value (length 1). When

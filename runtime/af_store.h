@@ -1,6 +1,7 @@
 /* af_store: flow files on disk. Identifies a run by hashes of its model
- * file, data file and training settings, reuses or resumes a flow whose
- * identity matches, rejects a corrupt or foreign one, and saves atomically. */
+ * files, extern libraries, data file and training settings, reuses or
+ * resumes a flow whose identity matches, rejects a corrupt or foreign one,
+ * and saves atomically. */
 #ifndef AF_STORE_H
 #define AF_STORE_H
 
@@ -10,8 +11,9 @@
 #include "af_lang.h"
 
 /* Hashes the bytes of MODEL's source files (the model file and every file
- * it includes), of DATA_PATH (may be NULL) and the settings in OPTIONS into
- * *ID. Returns 0, or non-zero with a message. */
+ * it includes) and of the shared libraries of its extern functions, of
+ * DATA_PATH (may be NULL) and the settings in OPTIONS into *ID. Returns 0,
+ * or non-zero with a message. */
 int af_store_identity(const af_model *model, const char *data_path,
                       const af_flow_options *options, af_flow_identity *id, char *message,
                       size_t message_len);

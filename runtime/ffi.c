@@ -2,9 +2,11 @@
  * compiled, one call interface for the function and one for its derivative,
  * and the loop over a chunk's points that turns partial derivatives into
  * forward-mode tangents. Nothing here is specific to the language. */
+#define _GNU_SOURCE /* dlinfo and struct link_map in glibc */
 #include "af_ffi.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <ffi.h>
 #include <math.h>
 #include <stdint.h>
@@ -146,6 +148,15 @@ void af_ffi_close(af_ffi_function *fn)
 const char *af_ffi_symbol(const af_ffi_function *fn)
 {
     return fn->symbol;
+}
+
+const char *af_ffi_library_path(const af_ffi_function *fn)
+{
+    struct link_map *map = NULL;
+    if (dlinfo(fn->library, RTLD_DI_LINKMAP, &map) != 0 || map == NULL || map->l_name == NULL ||
+        map->l_name[0] == '\0')
+        return NULL;
+    return map->l_name;
 }
 
 /* ---- calling ---- */

@@ -71,6 +71,32 @@ static int hash_file(const char *path, int with_size, uint64_t *hash, char *msg,
     return 0;
 }
 
+/* Adds the bytes of each shared library of the model's extern functions,
+ * once per library and with their count, to *HASH, so that a rebuilt
+ * library invalidates a flow trained on the old one. A model without
+ * extern functions leaves *HASH unchanged. */
+static int hash_extern_libraries(const af_model *model, uint64_t *hash, char *msg, size_t len)
+{
+    size_t count = af_model_extern_count(model);
+    for (size_t i = 0; i < count; i++) {
+        const char *path = af_model_extern_library(model, i);
+        if (path == NULL) {
+            snprintf(msg, len, "the dynamic linker reports no file for the library of extern "
+                     "function %zu (in declaration order), so the flow file cannot record it",
+                     i + 1);
+            return -1;
+        }
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++) {
+            const char *earlier = af_model_extern_library(model, k);
+            seen = earlier != NULL && strcmp(earlier, path) == 0;
+        }
+        if (!seen && hash_file(path, 1, hash, msg, len))
+            return -1;
+    }
+    return 0;
+}
+
 int af_store_identity(const af_model *model, const char *data_path,
                       const af_flow_options *options, af_flow_identity *id, char *msg,
                       size_t len)
@@ -83,6 +109,8 @@ int af_store_identity(const af_model *model, const char *data_path,
     for (size_t i = 0; i < af_model_source_count(model); i++)
         if (hash_file(af_model_source_path(model, i), i > 0, &id->model_hash, msg, len))
             return -1;
+    if (hash_extern_libraries(model, &id->model_hash, msg, len))
+        return -1;
     if (data_path) {
         id->data_hash = AF_FLOW_HASH_INIT;
         if (hash_file(data_path, 0, &id->data_hash, msg, len))
@@ -96,7 +124,7 @@ int af_store_identity(const af_model *model, const char *data_path,
 static const char *identity_mismatch(const af_flow_identity *a, const af_flow_identity *b)
 {
     if (a->model_hash != b->model_hash)
-        return "another model";
+        return "another model (its source files or extern libraries differ)";
     if (a->data_hash != b->data_hash)
         return "other data";
     if (a->settings_hash != b->settings_hash)

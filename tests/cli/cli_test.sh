@@ -347,6 +347,20 @@ MODEL
     check "extern sampling exits 0" test $? -eq 0
     check "extern sampling writes 200 draws" \
         test "$(grep -v '^#' "$work/ext/rosen.csv" | wc -l)" -eq 201
+    # The flow identity covers the extern libraries: the same library
+    # reuses the flow, and an edited one (bytes appended, so that it still
+    # loads) needs --retrain.
+    "$afrun" "$work/ext/rosen.afm" --allow-extern --samples 200 -o "$work/ext/rosen.csv" \
+        "${loud[@]}" >"$work/out" 2>"$work/err"
+    check "unchanged extern library reuses the flow" grep -q "reusing the trained flow" \
+        "$work/err"
+    printf 'edited' >>"$work/ext/librosen.so"
+    "$afrun" "$work/ext/rosen.afm" --allow-extern --samples 200 -o "$work/ext/rosen.csv" \
+        "${fast[@]}" >"$work/out" 2>"$work/err"
+    check "edited extern library exits 1" test $? -eq 1
+    check "edited extern library needs retraining" \
+        grep -q "trained for another model.*pass --retrain" "$work/err"
+    cp "$extern_lib" "$work/ext/librosen.so"
     cat >"$work/ext/log.afm" <<'MODEL'
 functions {
   extern real ext_log(real x) from "./librosen.so" derivative "ext_log_grad";
