@@ -252,14 +252,14 @@ static void run_unit(void *context, size_t thread, size_t u)
 
     /* Points where a model without its own path is -inf (a reject or a
      * support the declared bounds do not cover) have no energy gradient out
-     * of that region. While they are a minority of the unit they train with
+     * of that region. While some point of the unit is finite they train with
      * the base's energy |x|^2 / 2 alone, which pulls them towards the origin
      * (the middle of every unconstrained parameter) and balances their
      * log-determinant term; their importance weights are 0 anyway. */
     size_t outside = 0;
     for (size_t p = 0; p < b; p++)
         outside += t->logq[p] == -INFINITY;
-    const int drop = !w->target->own_path && outside > 0 && 2 * outside < b;
+    const int drop = !w->target->own_path && outside > 0 && outside < b;
 
     const double *logdet = ode_work_logdet(t->tape), *path = ode_work_path(t->tape);
     double sum = 0.0;

@@ -14,11 +14,17 @@ typedef struct af_weights_summary {
     double log_z_se;  /* its delta-method standard error */
     double pareto_k;  /* shape of a generalized Pareto fit to the largest weights; NAN
                          when there are too few draws */
+    double max_ratio; /* the largest weight over the mean weight; 0 without weights */
 } af_weights_summary;
 
 /* Pareto k above which the weighted estimates are not reliable (the
  * threshold of Vehtari et al., Pareto smoothed importance sampling, 2024). */
 #define AF_WEIGHTS_K_UNRELIABLE 0.7
+
+/* Below this ratio of the largest weight to the mean the weights are
+ * nearly constant: the estimates are sound whatever the fitted k, which
+ * then describes noise. */
+#define AF_WEIGHTS_FLAT_RATIO 2.0
 
 /* Summarises the N log weights LOG_WEIGHT. */
 void af_weights_summarise(const double *log_weight, size_t n, af_weights_summary *out);

@@ -656,7 +656,7 @@ static void warn_poor_weights(const af_weights_summary *weights, size_t n)
                 "Train longer (--iterations, --blocks) or check that the model's density is "
                 "proper.\n",
                 w.ess, n, 100.0 * fraction);
-    else if (w.pareto_k > AF_WEIGHTS_K_UNRELIABLE)
+    else if (w.pareto_k > AF_WEIGHTS_K_UNRELIABLE && w.max_ratio > AF_WEIGHTS_FLAT_RATIO)
         fprintf(stderr,
                 "afrun: warning: the largest importance weights have a heavy tail (Pareto k "
                 "%.2f, above %.1f): the flow's tails are lighter than the target's, so "

@@ -762,7 +762,7 @@ int af_census_warning(const af_census *c, char *msg, size_t len)
     snprintf(msg, len,
              "the importance weights disagree with the draws in %zu of the %zu clusters: "
              "cluster %zu holds %.1f%% of the draws but %.1f%% (se %.1f%%) of the weighted "
-             "mass, so the flow %s it. Unweighted summaries such as the table above misstate "
+             "mass, so the flow %s it. Estimates from the draws with equal weights misstate "
              "the weights of the modes; train longer (--iterations, --blocks), or write draws "
              "resampled by weight with --resample.",
              flagged, c->clusters, first + 1, 100 * k.share, 100 * k.mass, 100 * k.mass_se,

@@ -117,6 +117,7 @@ void af_weights_summarise(const double *log_weight, size_t n, af_weights_summary
     double mean = sum / (double)n, var = sum_sq / (double)n - mean * mean;
 
     out->ess = sum * sum / sum_sq;
+    out->max_ratio = 1.0 / mean;  /* the largest weight is exp(0) = 1 here */
     out->log_z = max + log(mean);
     /* sd of the mean weight over the mean weight, to first order. */
     out->log_z_se = n > 1 ? sqrt(fmax(var, 0.0) / (double)(n - 1)) / mean : NAN;

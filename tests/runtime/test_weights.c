@@ -37,9 +37,11 @@ static void equal_weights_give_full_ess(void **state)
     assert_true(fabs(s.ess - N) < 1e-9);
     assert_true(fabs(s.log_z + 3.25) < 1e-12);
     assert_true(fabs(s.log_z_se) < 1e-9);
+    assert_true(fabs(s.max_ratio - 1.0) < 1e-12);
 }
 
-/* Half the weights 1, half 3: ESS = (2 n)^2 / (5 n) = 0.8 n, Z = 2. */
+/* Half the weights 1, half 3: ESS = (2 n)^2 / (5 n) = 0.8 n, Z = 2, and
+ * the largest weight is 1.5 times the mean. */
 static void two_level_weights(void **state)
 {
     (void)state;
@@ -52,6 +54,7 @@ static void two_level_weights(void **state)
     af_weights_summarise(lw, N, &s);
     assert_true(fabs(s.ess - 0.8 * N) < 1e-6);
     assert_true(fabs(s.log_z - log(2.0)) < 1e-12);
+    assert_true(fabs(s.max_ratio - 1.5) < 1e-12);
 }
 
 /* Exact draws of a GPD with shape K and scale 1 by inversion:
