@@ -43,7 +43,7 @@ enum { TRANSPOSE_MAX = 64 * 64 };
 
 /* C (B x N) = A (B x K) W' + BETA C for row-major W (N x K). OpenBLAS 0.3.21
  * runs this shape through its general path, which packs both operands and
- * clears a buffer: at 250 x 32 x 32 that took twice as long as the same
+ * clears a buffer. At 250 x 32 x 32 that took twice as long as the same
  * product with W' stored, so W' is copied first when it is small. */
 static void multiply_by_transpose(size_t b, size_t n, size_t k, const double *a,
                                   const double *w, double beta, double *c)
