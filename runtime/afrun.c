@@ -460,7 +460,7 @@ static void show_progress(void *context, const af_flow_progress *p)
     fflush(stderr);
 }
 
-enum { SETTING_LEN = 512, MAX_SETTINGS = 40 };
+enum { SETTING_LEN = 512, MAX_SETTINGS = 48 };
 
 /* The CSV header's settings, formatted into caller-owned storage. */
 typedef struct {
@@ -497,7 +497,10 @@ static void fill_settings(settings_table *t, const afrun_args *a, const af_flow 
     if (a->data_path)
         add_setting(t, "data", "%s", a->data_path);
     add_setting(t, "seed", "%" PRIu64, f->seed);
+    add_setting(t, "num_warmup", "%d", 0);  /* rstan's read_stan_csv needs these three */
+    add_setting(t, "save_warmup", "%d", 0);
     add_setting(t, "num_samples", "%zu", a->samples);
+    add_setting(t, "thin", "%d", 1);
     add_setting(t, "schedule", "%s", f->adaptive ? "adaptive" : "geometric");
     add_setting(t, "ess_fraction", "%g", f->ess_fraction);
     add_setting(t, "max_blocks", "%zu", f->max_blocks);

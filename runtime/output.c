@@ -117,11 +117,28 @@ typedef struct {
     const af_output_draws *draws;
 } csv_content;
 
+/* Value of the setting KEY as a number, or 0 when it is absent. */
+static double setting_seconds(const csv_content *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_settings; i++)
+        if (strcmp(c->settings[i].key, key) == 0)
+            return strtod(c->settings[i].value, NULL);
+    return 0.0;
+}
+
 static void write_csv(FILE *f, const void *context)
 {
     const csv_content *c = context;
     write_header(f, c->settings, c->n_settings, c->draws);
     write_rows(f, c->draws);
+
+    /* CmdStan's closing lines, which rstan's read_stan_csv requires;
+     * training stands in for the warm-up. */
+    double train = setting_seconds(c, "train_seconds");
+    double sample = setting_seconds(c, "sample_seconds");
+    fprintf(f, "# \n#  Elapsed Time: %.3f seconds (Warm-up)\n", train);
+    fprintf(f, "#                %.3f seconds (Sampling)\n", sample);
+    fprintf(f, "#                %.3f seconds (Total)\n# \n", train + sample);
 }
 
 int af_output_write_csv(const char *path, const af_output_setting *settings,
