@@ -250,7 +250,7 @@ static int decide(const af_target *t, const double *starts, const double *start_
         decrement += v * v;
     }
     if (!(decrement < NEWTON_DECREMENT)) {
-        snprintf(note, note_len, "the mode search did not converge");
+        snprintf(note, note_len, "kept the coordinates: the mode search did not converge");
         goto done;
     }
 
@@ -264,8 +264,8 @@ static int decide(const af_target *t, const double *starts, const double *start_
             dist += v * v;
         }
         if (!isfinite(start_logq[s]) || dist > DISTINCT_MODES) {
-            snprintf(note, note_len, "the mode search from %zu starts did not reach a single "
-                     "peak (the target may have several modes)", n_starts);
+            snprintf(note, note_len, "kept the coordinates: the mode search from %zu starts did "
+                     "not reach a single peak (the target may have several modes)", n_starts);
             goto done;
         }
     }
@@ -282,11 +282,12 @@ static int decide(const af_target *t, const double *starts, const double *start_
         goto done;
     }
     if (flow_affine_finish(map)) {
-        snprintf(note, note_len, "the curvature at the mode is degenerate");
+        snprintf(note, note_len, "kept the coordinates: the curvature at the mode is "
+                 "degenerate");
         goto done;
     }
-    snprintf(note, note_len, "standardised the target: Laplace sd %.3g to %.3g at a mode %.3g "
-             "sd from the origin", sd_min, sd_max, far);
+    snprintf(note, note_len, "standardised the target: Laplace sd %.3g to %.3g at a mode whose "
+             "largest |coordinate| / max(1, sd) is %.3g", sd_min, sd_max, far);
     *out = map;
     map = NULL;
 done:

@@ -461,6 +461,13 @@ static int adaptive_beta(trainer *tr, double prev, double *next, char *msg, size
 static int next_beta(trainer *tr, size_t k, double prev, double *beta, char *msg, size_t len)
 {
     if (prev >= 1.0 || (tr->opt->adaptive && k + 1 >= tr->opt->max_blocks)) {
+        if (prev < 1.0 && tr->opt->log) {
+            char line[200];
+            snprintf(line, sizeof line, "warning: the adaptive schedule reached --max-blocks %zu "
+                     "at beta %.4g, so block %zu jumps to beta 1", tr->opt->max_blocks, prev,
+                     k + 1);
+            tr->opt->log(tr->opt->log_context, line);
+        }
         *beta = 1.0;
         return 0;
     }
