@@ -29,13 +29,14 @@ typedef struct af_target {
 } af_target;
 
 /* Progress of training, reported once per logged iteration and once at the
- * end of each block (then ITERATION == ITERATIONS). */
+ * end of each block (then BLOCK_DONE is set). */
 typedef struct {
     size_t block;      /* 1-based */
     size_t blocks;     /* planned blocks, or 0 when the schedule is adaptive */
     double beta;       /* annealing level of this block */
     size_t iteration;  /* 1-based */
-    size_t iterations;
+    size_t iterations; /* the block's budget */
+    int block_done;    /* the block ended here: its budget or a loss plateau */
     double loss;       /* mean loss over the last logged iterations */
     double seconds;    /* since the start of training */
 } af_flow_progress;

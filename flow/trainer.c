@@ -358,11 +358,11 @@ static int training_ess(trainer *tr, double *ess, char *msg, size_t len)
 }
 
 static void report(trainer *tr, size_t block, size_t blocks, double beta, size_t it,
-                   double loss)
+                   int done, double loss)
 {
     if (!tr->opt->progress)
         return;
-    af_flow_progress p = {block + 1, blocks, beta, it, tr->opt->iterations, loss,
+    af_flow_progress p = {block + 1, blocks, beta, it, tr->opt->iterations, done, loss,
                           seconds_since(&tr->start)};
     tr->opt->progress(tr->opt->progress_context, &p);
 }
@@ -575,7 +575,7 @@ static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *
             cur = (loss_window){0};
         }
         if (it % every == 0 || last) {
-            report(tr, k, blocks, beta, last ? iters : it, acc / (double)count);
+            report(tr, k, blocks, beta, it, last, acc / (double)count);
             acc = 0.0;
             count = 0;
         }

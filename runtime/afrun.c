@@ -445,7 +445,7 @@ static int save_block(void *context, const af_flow *flow, char *msg, size_t len)
 static void show_progress(void *context, const af_flow_progress *p)
 {
     int tty = *(const int *)context;
-    int block_done = p->iteration == p->iterations;
+    int block_done = p->block_done;
 
     if (!tty && !block_done)
         return;
