@@ -30,7 +30,8 @@ size_t lower_checked(lowerer *l, size_t id, af_span span)
     if (id != AF_GRAPH_NONE)
         return id;
     if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_NODES)
-        lower_fail(l, span, "use fewer loop iterations or smaller vectors",
+        lower_fail(l, span, "loops are unrolled: write the loop as one vectorised statement "
+                   "(y ~ normal(mu, sigma) on whole vectors) or use fewer iterations",
                    "too many graph nodes (limit is %d)", AF_MAX_NODES);
     if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_CONSTANTS)
         lower_fail(l, span, "use less data or smaller vectors computed from data",
