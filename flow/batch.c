@@ -251,20 +251,24 @@ static void run_unit(void *context, size_t thread, size_t u)
     }
 
     /* Points where a model without its own path is -inf (a reject or a
-     * support the declared bounds do not cover) have no energy gradient out
-     * of that region. While some point of the unit is finite they train with
-     * the base's energy |x|^2 / 2 alone, which pulls them towards the origin
-     * (the middle of every unconstrained parameter) and balances their
-     * log-determinant term; their importance weights are 0 anyway. */
+     * support the declared bounds do not cover) or NaN (a region where an
+     * argument is invalid, such as sqrt of a negative number, which acts as
+     * a reject region) have no energy gradient out of that region. While
+     * some point of the unit is finite they train with the base's energy
+     * |x|^2 / 2 alone, which pulls them towards the origin (the middle of
+     * every unconstrained parameter) and balances their log-determinant
+     * term; their importance weights are 0 anyway. When every point of the
+     * unit is such a point, the loss is not finite and explain_bad_loss
+     * names the first one. */
     size_t outside = 0;
     for (size_t p = 0; p < b; p++)
-        outside += t->logq[p] == -INFINITY;
+        outside += !(t->logq[p] > -INFINITY);
     const int drop = !w->target->own_path && outside > 0 && outside < b;
 
     const double *logdet = ode_work_logdet(t->tape), *path = ode_work_path(t->tape);
     double sum = 0.0;
     for (size_t p = 0; p < b; p++) {
-        int skip = drop && t->logq[p] == -INFINITY;
+        int skip = drop && !(t->logq[p] > -INFINITY);
         double sq = 0.0;
         for (size_t j = p * d; j < (p + 1) * d; j++) {
             sq += x[j] * x[j];

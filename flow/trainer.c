@@ -399,8 +399,12 @@ static int increment_weights(trainer *tr, size_t n, double prev, double next, in
             other[i] += 0.5 * sq;
         }
     }
+    /* A point where the log-density is NaN weighs 0, as at -inf: the batch
+     * loss trains such points like those outside the support. */
     for (size_t i = 0; i < n; i++)
-        h[i] = isinf(other[i]) ? other[i] : (next - prev) * other[i];
+        h[i] = isnan(other[i]) ? -INFINITY
+               : isinf(other[i]) ? other[i]
+                                 : (next - prev) * other[i];
     return 0;
 }
 
@@ -414,7 +418,8 @@ static double ess_fraction(const double *log_w, size_t n)
     if (!isfinite(max))
         return 0.0;
     for (size_t i = 0; i < n; i++) {
-        double w = exp(log_w[i] - max);  /* 0 where log_w is -inf */
+        /* 0 where log_w is -inf, or NaN (the log-density is NaN there). */
+        double w = isnan(log_w[i]) ? 0.0 : exp(log_w[i] - max);
         sum += w;
         sum_sq += w * w;
     }
@@ -434,7 +439,9 @@ static int adaptive_beta(trainer *tr, double prev, double *next, char *msg, size
         return -1;
     for (size_t i = 0; i < n; i++)
         if (isnan(h[i])) {
-            snprintf(msg, len, "the log-density is NaN at a training point");
+            snprintf(msg, len, "the log-density of the annealing path is NaN at a training "
+                     "point; look for an invalid argument (log or sqrt of a negative number, "
+                     "0/0) or NaN in the data");
             return -1;
         }
     if (ess_fraction(h, n) >= tr->opt->ess_fraction) {

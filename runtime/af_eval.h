@@ -29,7 +29,9 @@ size_t af_eval_chunk_size(const af_eval *eval);
 
 /* Evaluates N points Z (row-major, N x d). Writes LOGP[N] and, when SCORE is
  * not NULL, SCORE[N x d]. A point outside the support gets -INFINITY and a
- * zero score. Returns 0, or non-zero with a message in MESSAGE (capacity
+ * zero score. A point where the log-density is NaN (an invalid argument,
+ * such as the log or sqrt of a negative number) gets NAN and a zero score:
+ * callers that weigh points treat it as weight 0. Returns 0, or non-zero with a message in MESSAGE (capacity
  * MESSAGE_LEN) when evaluation fails. */
 int af_eval_logp(af_eval *eval, const double *z, size_t n, double *logp, double *score,
                  char *message, size_t message_len);

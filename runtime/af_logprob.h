@@ -17,7 +17,9 @@
  * works). Points are unconstrained (d values) unless CONSTRAINED, when they
  * are the parameters' own values. When PRINTS is not NULL, the model's
  * print statements that depend on parameters run at each point, in the
- * order of the points, and write to PRINTS (af_model_print_at). Returns 0,
+ * order of the points, and write to PRINTS (af_model_print_at). A point
+ * where the log-density is NaN gets lp__ nan and a zero gradient. Returns 0,
+ * with a warning in MESSAGE when some lp__ is NaN or else an empty MESSAGE,
  * or non-zero with a message naming the file, the row and the fault. */
 int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
                    FILE *out, FILE *prints, char *message, size_t message_len);

@@ -15,6 +15,7 @@ typedef struct af_weights_summary {
     double pareto_k;  /* shape of a generalized Pareto fit to the largest weights; NAN
                          when there are too few draws */
     double max_ratio; /* the largest weight over the mean weight; 0 without weights */
+    size_t zero_weights; /* draws with log weight -inf or NaN: outside the support */
 } af_weights_summary;
 
 /* Pareto k above which the weighted estimates are not reliable (the
@@ -26,7 +27,8 @@ typedef struct af_weights_summary {
  * then describes noise. */
 #define AF_WEIGHTS_FLAT_RATIO 2.0
 
-/* Summarises the N log weights LOG_WEIGHT. */
+/* Summarises the N log weights LOG_WEIGHT. A NaN log weight counts as
+ * weight 0, as -inf does. */
 void af_weights_summarise(const double *log_weight, size_t n, af_weights_summary *out);
 
 /* Estimates the shape k of a generalized Pareto distribution fitted to the

@@ -621,8 +621,10 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
                 (double)steps / (double)(n * af_flow_block_count(s->flow)),
                 100.0 * (double)stats.rejected / (double)steps);
 
+    /* A draw where the log-density is NaN weighs 0, as one outside the
+     * support does; lp__ keeps the NaN. */
     for (size_t p = 0; p < n; p++)
-        s->log_weight[p] = s->lp[p] - s->lp_approx[p];
+        s->log_weight[p] = isnan(s->lp[p]) ? -INFINITY : s->lp[p] - s->lp_approx[p];
     af_weights_summarise(s->log_weight, n, &s->weights);
     /* The census is a diagnostic: when it fails, the run goes on without it. */
     char census_msg[256];
@@ -819,8 +821,11 @@ static int run(afrun_args *a, afrun_state *s)
 
     if (a->log_prob_path) {
         if (af_logprob_run(s->model, s->eval, a->log_prob_path, a->constrained, stdout,
-                           a->quiet ? NULL : stderr, msg, sizeof msg) == 0)
+                           a->quiet ? NULL : stderr, msg, sizeof msg) == 0) {
+            if (msg[0] != '\0')
+                fprintf(stderr, "afrun: warning: %s\n", msg);
             return 0;
+        }
         fprintf(stderr, "afrun: %s\n", msg);
         return -1;
     }

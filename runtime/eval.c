@@ -209,7 +209,10 @@ static int run_node(af_eval *ev, size_t i, size_t count, int with_score, char *m
 }
 
 /* Copies the root's value and tangents out. A point whose log-density is
- * NaN or -Inf is outside the support: -Inf with a zero score. */
+ * -Inf (outside the support) or NaN (an invalid argument such as the log of
+ * a negative number) gets a zero score. NaN is kept apart from -Inf because
+ * messages explain the two differently, and its sign bit is cleared so that
+ * it prints as "nan", not "-nan". */
 static void store_results(af_eval *ev, size_t count, double *logp, double *score)
 {
     size_t root = af_graph_root(ev->graph);
@@ -219,7 +222,7 @@ static void store_results(af_eval *ev, size_t count, double *logp, double *score
     for (size_t b = 0; b < count; b++) {
         double lp = constant ? v[0] : v[b];
         int outside = isnan(lp) || lp == -INFINITY;
-        logp[b] = outside ? -INFINITY : lp;
+        logp[b] = isnan(lp) ? NAN : lp;
         if (score == NULL)
             continue;
         for (size_t j = 0; j < ev->dim; j++)

@@ -256,6 +256,24 @@ static void write_rows(FILE *out, const double *lp, const double *grad, size_t r
     }
 }
 
+/* Writes to MSG a warning naming the points among ROWS where LP is NaN, or
+ * an empty string when there are none. */
+static void note_nan_points(const double *lp, size_t rows, char *msg, size_t len)
+{
+    size_t count = 0, first = 0;
+    for (size_t p = 0; p < rows; p++)
+        if (isnan(lp[p]) && count++ == 0)
+            first = p;
+    if (count == 0) {
+        if (len > 0)
+            msg[0] = '\0';
+        return;
+    }
+    snprintf(msg, len, "the log-density is NaN at %zu of %zu points (the first is point %zu); "
+             "look for an invalid argument there (log or sqrt of a negative number, 0/0) or "
+             "NaN in the data", count, rows, first + 1);
+}
+
 /* Runs the model's parameter-dependent print statements at each of the
  * ROWS points Z and writes their text to PRINTS. */
 static int run_prints(const af_model *model, const double *z, size_t rows, FILE *prints,
@@ -317,8 +335,10 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
         rc = run_prints(model, z, t.rows, prints, msg, len);
     if (rc == 0)
         rc = af_eval_logp(eval, z, t.rows, lp, grad, msg, len);
-    if (rc == 0)
+    if (rc == 0) {
         write_rows(out, lp, grad, t.rows, d);
+        note_nan_points(lp, t.rows, msg, len);
+    }
     free(t.values);
     free(z);
     free(lp);

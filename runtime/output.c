@@ -273,7 +273,11 @@ int af_output_print_summary(FILE *out, const af_output_draws *draws,
 
     fprintf(out,
             "\n%zu draws; importance-weight ESS %.1f (%.1f%%); Pareto k %.2f; log Z %.4f "
-            "(se %.4f)\n",
+            "(se %.4f)",
             n, w->ess, n ? 100.0 * w->ess / (double)n : 0.0, w->pareto_k, w->log_z, w->log_z_se);
+    if (w->zero_weights > 0)
+        fprintf(out, "; %zu draw%s outside the support (weight 0)", w->zero_weights,
+                w->zero_weights == 1 ? "" : "s");
+    fputc('\n', out);
     return 0;
 }

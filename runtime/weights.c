@@ -18,6 +18,12 @@ static double max_finite(const double *v, size_t n)
     return max;
 }
 
+/* The weight exp(LOG_WEIGHT - MAX): 0 at a log weight of -inf or NaN. */
+static double weight_of(double log_weight, double max)
+{
+    return isnan(log_weight) ? 0.0 : exp(log_weight - max);
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,7 +91,7 @@ static double tail_pareto_k(const double *log_weight, size_t n, double max)
     if (!w)
         return NAN;
     for (size_t i = 0; i < n; i++)
-        w[i] = exp(log_weight[i] - max);
+        w[i] = weight_of(log_weight[i], max);
     qsort(w, n, sizeof *w, compare_doubles);
 
     double threshold = w[n - m - 1];
@@ -104,13 +110,15 @@ void af_weights_summarise(const double *log_weight, size_t n, af_weights_summary
 
     memset(out, 0, sizeof *out);
     out->pareto_k = NAN;
+    for (size_t p = 0; p < n; p++)
+        out->zero_weights += !(log_weight[p] > -INFINITY);
     if (n == 0 || !isfinite(max)) {
         out->log_z = -INFINITY;
         out->log_z_se = NAN;
         return;
     }
     for (size_t p = 0; p < n; p++) {
-        double w = exp(log_weight[p] - max);
+        double w = weight_of(log_weight[p], max);
         sum += w;
         sum_sq += w * w;
     }
@@ -130,7 +138,7 @@ int af_weights_resample(const double *log_weight, size_t n, uint64_t seed, size_
     if (n == 0 || !isfinite(max))
         return -1;
     for (size_t i = 0; i < n; i++)
-        total += exp(log_weight[i] - max);
+        total += weight_of(log_weight[i], max);
 
     /* One uniform in [0, 1) from SEED (splitmix64), then N evenly spaced
      * points through the cumulative weights. */
@@ -143,8 +151,8 @@ int af_weights_resample(const double *log_weight, size_t n, uint64_t seed, size_
     double step = total / (double)n, next = u * step, cumulative = 0.0;
     size_t i = 0;
     for (size_t p = 0; p < n; p++) {
-        while (i + 1 < n && cumulative + exp(log_weight[i] - max) <= next) {
-            cumulative += exp(log_weight[i] - max);
+        while (i + 1 < n && cumulative + weight_of(log_weight[i], max) <= next) {
+            cumulative += weight_of(log_weight[i], max);
             i++;
         }
         index[p] = i;

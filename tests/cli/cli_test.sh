@@ -288,6 +288,38 @@ check "log-prob simplex last element exits 1" test $? -eq 1
 check "log-prob simplex last element is named" \
     grep -q "column 'theta.3' is -7, but the elements of simplex 'theta' must be above 0" "$work/err"
 
+# A log-density that is NaN (sqrt of a negative number) stays NaN, apart
+# from -inf: --log-prob prints nan and says why, training on a model that
+# is NaN everywhere names NaN, and a model that is NaN only where x < 0
+# samples with those draws at weight 0, counted in the summary.
+cat >"$work/sqrt.afm" <<'MODEL'
+parameters { real x; }
+model { x ~ normal(0, 1); target += sqrt(x); }
+MODEL
+printf '0.25\n-0.25\n' >"$work/sqrt.csv"
+"$afrun" "$work/sqrt.afm" --log-prob "$work/sqrt.csv" >"$work/out" 2>"$work/err"
+check "log-prob NaN exits 0" test $? -eq 0
+check "log-prob NaN row is nan" grep -qx "nan,0" "$work/out"
+check "log-prob NaN is explained" \
+    grep -q "log-density is NaN at 1 of 2 points (the first is point 2); look for an invalid" \
+    "$work/err"
+printf 'parameters { real x; }\nmodel { target += log(-exp(x)); }\n' >"$work/lognegative.afm"
+"$afrun" "$work/lognegative.afm" -o "$work/lognegative.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
+check "NaN everywhere exits 1" test $? -eq 1
+check "NaN everywhere is named" grep -q "log-density is NaN at x = .*log or sqrt" "$work/err"
+check "NaN everywhere is not called -inf" test "$(grep -c -- "-inf" "$work/err")" -eq 0
+"$afrun" "$work/sqrt.afm" -o "$work/sqrt_draws.csv" "${fast[@]}" --samples 500 >"$work/out" \
+    2>"$work/err"
+check "NaN region exits 0" test $? -eq 0
+zero_weight_rows() {
+    awk -F, '/^[^#]/ && $3 == "-inf" && $1 == "nan" { n++ } END { print n + 0 }' "$1"
+}
+nan_rows=$(zero_weight_rows "$work/sqrt_draws.csv")
+check "NaN region has nan rows" test "$nan_rows" -gt 0
+check "NaN region rows are counted" \
+    grep -q "; $nan_rows draws outside the support (weight 0)$" "$work/out"
+check "NaN region has no nan weights" test "$(grep -c "nan *$" "$work/out")" -eq 0
+
 # print of a parameter runs at each --log-prob point (on stderr) and
 # never while training; a reject reached in generated quantities stops the
 # run with its line and value. The flow identity covers included files.

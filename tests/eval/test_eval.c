@@ -1,6 +1,7 @@
 /* Evaluator tests: a batch gives the same numbers as point-by-point calls,
- * also when it spans several chunks and ends in a partial one, and points
- * outside the support get -Inf with a zero score. */
+ * also when it spans several chunks and ends in a partial one, points
+ * outside the support get -Inf with a zero score, and points where the
+ * log-density is NaN keep NaN with a zero score. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,6 +117,23 @@ static void outside_support(void **state)
     af_model_free(m);
 }
 
+static void nan_kept_apart_from_outside(void **state)
+{
+    (void)state;
+    af_model *m = compile(MODELS "sqrt_negative.afm");
+    af_eval *ev = af_eval_new(m);
+    double z[2] = {-1.0, 4.0};
+    double logp[2], score[2];
+    assert_int_equal(af_eval_logp(ev, z, 2, logp, score, NULL, 0), 0);
+    assert_true(isnan(logp[0]));
+    assert_false(signbit(logp[0]));
+    assert_true(score[0] == 0.0);
+    assert_true(fabs(logp[1] - 2.0) < 1e-12);
+    assert_true(fabs(score[1] - 0.25) < 1e-12);
+    af_eval_free(ev);
+    af_model_free(m);
+}
+
 static void null_input_rejected(void **state)
 {
     (void)state;
@@ -135,7 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_equals_points), cmocka_unit_test(batch_larger_than_chunk),
         cmocka_unit_test(chunk_from_budget),   cmocka_unit_test(outside_support),
-        cmocka_unit_test(null_input_rejected),
+        cmocka_unit_test(nan_kept_apart_from_outside), cmocka_unit_test(null_input_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Tests of the importance-weight diagnostics: ESS and log Z on weights
  * with known values, the Pareto k fit on exact generalized Pareto draws,
- * systematic resampling counts, and the weighted summary table. */
+ * systematic resampling counts, the weighted summary table, and draws of
+ * weight 0. */
 #define _POSIX_C_SOURCE 200809L  /* fmemopen */
 
 #include <math.h>
@@ -141,6 +142,16 @@ static void first_row(const char *text, double *mean, double *sd)
     assert_int_equal(sscanf(row, " x %lf %lf", mean, sd), 2);
 }
 
+/* Prints the summary of DRAWS into TEXT (SIZE bytes). */
+static void print_summary_text(const af_output_draws *draws, const af_weights_summary *w,
+                               int weighted, char *text, size_t size)
+{
+    FILE *out = fmemopen(text, size, "w");
+    assert_non_null(out);
+    assert_int_equal(af_output_print_summary(out, draws, w, weighted), 0);
+    fclose(out);
+}
+
 /* The summary weights the draws by their importance weights, and uses
  * equal weights when told the draws were resampled. */
 static void summary_uses_weights(void **state)
@@ -156,10 +167,7 @@ static void summary_uses_weights(void **state)
 
     af_weights_summarise(log_weight, 4, &w);
     for (int weighted = 1; weighted >= 0; weighted--) {
-        FILE *out = fmemopen(text, sizeof text, "w");
-        assert_non_null(out);
-        assert_int_equal(af_output_print_summary(out, &draws, &w, weighted), 0);
-        fclose(out);
+        print_summary_text(&draws, &w, weighted, text, sizeof text);
         first_row(text, &mean, &sd);
 
         /* Weights 1/8, 1/8, 3/8, 3/8: mean 7.5, variance 18.75 / (1 - 20/64). */
@@ -168,6 +176,44 @@ static void summary_uses_weights(void **state)
         assert_true(fabs(mean - want_mean) < 1e-4);
         assert_true(fabs(sd - want_sd) < 1e-4);
     }
+}
+
+/* Draws with log weight -inf or NaN weigh 0: the ESS, the weighted mean
+ * and resampling leave them out, and the summary counts them. */
+static void summary_counts_zero_weights(void **state)
+{
+    (void)state;
+    const double values[] = {1.0, 2.0, 3.0, 4.0, 5.0}, zero[] = {0, 0, 0, 0, 0};
+    const double log_weight[] = {0.0, -INFINITY, NAN, 0.0, log(2.0)};
+    const char *names[] = {"x"};
+    af_output_draws draws = {5, 1, names, values, zero, zero, log_weight};
+    af_weights_summary w;
+    char text[2048];
+    double mean, sd;
+
+    af_weights_summarise(log_weight, 5, &w);
+    assert_int_equal(w.zero_weights, 2);
+    /* Weights 1, 0, 0, 1, 2. */
+    assert_true(fabs(w.ess - 16.0 / 6.0) < 1e-12);
+    assert_true(fabs(w.log_z - log(4.0 / 5.0)) < 1e-12);
+
+    print_summary_text(&draws, &w, 1, text, sizeof text);
+    first_row(text, &mean, &sd);
+    assert_true(fabs(mean - 15.0 / 4.0) < 1e-4);
+    assert_non_null(strstr(text, "; 2 draws outside the support (weight 0)\n"));
+
+    size_t index[5];
+    assert_int_equal(af_weights_resample(log_weight, 5, 7, index), 0);
+    for (size_t p = 0; p < 5; p++) {
+        assert_int_not_equal(index[p], 1);
+        assert_int_not_equal(index[p], 2);
+    }
+
+    const double finite[] = {0.0, 0.0, 0.0, 0.0, 0.0};
+    af_weights_summarise(finite, 5, &w);
+    assert_int_equal(w.zero_weights, 0);
+    print_summary_text(&draws, &w, 0, text, sizeof text);
+    assert_null(strstr(text, "outside the support"));
 }
 
 int main(void)
@@ -179,6 +225,7 @@ int main(void)
         cmocka_unit_test(heavy_tail_is_flagged),
         cmocka_unit_test(resampling_follows_weights),
         cmocka_unit_test(summary_uses_weights),
+        cmocka_unit_test(summary_counts_zero_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
