@@ -127,16 +127,28 @@ int af_flow_train(const af_target *target, const af_flow_options *options,
  * the mark. */
 int af_flow_complete(const af_flow *flow);
 
+/* Maximum length of the settings text in a flow file, in bytes without the
+ * terminating NUL; a longer length field marks the file as corrupt. */
+#define AF_FLOW_SETTINGS_MAX 2048
+
 /* Identity of the model behind a flow file, supplied by the front end. */
 typedef struct {
     uint64_t model_hash;     /* of the model source */
     uint64_t data_hash;      /* of the data file, 0 without data */
     uint64_t settings_hash;  /* of every option that changes training */
+    /* "key=value\n" lines of the same options, from af_flow_options_text;
+     * empty in files of format versions 1 and 2. */
+    char settings[AF_FLOW_SETTINGS_MAX + 1];
 } af_flow_identity;
 
 /* Hash of the options that change what training produces, for
  * af_flow_identity. */
 uint64_t af_flow_options_hash(const af_flow_options *options);
+
+/* Writes the options that af_flow_options_hash covers as "key=value\n"
+ * lines into TEXT (SIZE bytes, NUL-terminated), each key named after its
+ * af_flow_options field. Returns 0, or -1 when SIZE is too small. */
+int af_flow_options_text(const af_flow_options *options, char *text, size_t size);
 
 /* 64-bit FNV-1a hash of N bytes, continuing from HASH (start with
  * AF_FLOW_HASH_INIT). For identities, not for security. */

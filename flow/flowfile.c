@@ -9,6 +9,7 @@
  *   u64 d, h1, h2, substeps        network shape and RK4 steps
  *   f64 sharpness
  *   u64 blocks, u64 complete        block count, 1 when training finished
+ *   u64 n, char settings[n]         training settings text, no NUL (version 3 on)
  *   u64 standardised               1 when an affine map follows (version 2 on)
  *   [f64 shift[d], f64 root[d * d]]  the map x = shift + root z
  *   blocks x (f64 beta, f64 weights[n_params])
@@ -22,8 +23,9 @@
 
 static const char flow_magic[8] = {'A', 'F', 'M', 'F', 'L', 'O', 'W', '\0'};
 
-/* Version 1 had no standardisation field; it is still read. */
-enum { FLOW_VERSION = 2, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
+/* Version 1 had no standardisation field and versions 1 and 2 had no
+ * settings text; both are still read. */
+enum { FLOW_VERSION = 3, HEADER_SIZE = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
 
 #define BYTE_ORDER_MARK 0x01020304u
 
@@ -84,7 +86,11 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
     const size_t count = af_flow_block_count(flow);
     const flow_affine *map = flow_get_affine(flow);
     const size_t map_size = map ? (sh->d + sh->d * sh->d) * 8 : 0;
-    const size_t total = HEADER_SIZE + 8 + map_size + count * (1 + sh->n_params) * 8 + 8;
+    const char *settings_end = memchr(id->settings, '\0', AF_FLOW_SETTINGS_MAX);
+    const size_t settings_size =
+        settings_end ? (size_t)(settings_end - id->settings) : AF_FLOW_SETTINGS_MAX;
+    const size_t total = HEADER_SIZE + 8 + settings_size + 8 + map_size +
+                         count * (1 + sh->n_params) * 8 + 8;
     cursor c = {malloc(total), 0, total};
     uint32_t version = FLOW_VERSION, mark = BYTE_ORDER_MARK;
 
@@ -105,6 +111,8 @@ int af_flow_serialize(const af_flow *flow, const af_flow_identity *id, unsigned 
     put(&c, &sh->sharpness, 8);
     put_u64(&c, count);
     put_u64(&c, (uint64_t)af_flow_complete(flow));
+    put_u64(&c, settings_size);
+    put(&c, id->settings, settings_size);
     put_u64(&c, map != NULL);
     if (map) {
         put(&c, map->shift, sh->d * 8);
@@ -168,6 +176,33 @@ static int read_header(cursor *c, af_flow_identity *id, uint64_t shape[4], doubl
     return 0;
 }
 
+/* Reads the settings text of a version 3 file into ID->settings. Returns 0,
+ * or -1 with a message. */
+static int read_settings(cursor *c, af_flow_identity *id, char *msg, size_t len)
+{
+    uint64_t n;
+
+    if (get_u64(c, &n)) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
+        return -1;
+    }
+    if (n > AF_FLOW_SETTINGS_MAX) {
+        snprintf(msg, len, "corrupt flow file: settings text of %llu bytes (at most %d)",
+                 (unsigned long long)n, AF_FLOW_SETTINGS_MAX);
+        return -1;
+    }
+    if (get(c, id->settings, n)) {
+        snprintf(msg, len, "truncated flow file (%zu bytes)", c->size);
+        return -1;
+    }
+    id->settings[n] = '\0';
+    if (strlen(id->settings) != n) {
+        snprintf(msg, len, "corrupt flow file: NUL byte in the settings text");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads the standardisation field of a version 2 file into *MAP (NULL
  * when there is none), unchecked. Returns 0, or -1 with a message. */
 static int read_affine(cursor *c, size_t d, flow_affine **map, char *msg, size_t len)
@@ -206,6 +241,7 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
     flow_affine *map = NULL;
 
     *out = NULL;
+    id->settings[0] = '\0';
     if (read_header(&c, id, shape, &sharpness, &count, &complete, &version, msg, len))
         return -1;
     if (size - c.pos < 8) {
@@ -213,6 +249,8 @@ int af_flow_deserialize(const unsigned char *bytes, size_t size, af_flow_identit
         return -1;
     }
     c.size = size - 8;  /* the blocks end at the checksum */
+    if (version >= 3 && read_settings(&c, id, msg, len))
+        return -1;
     if (version >= 2 && read_affine(&c, shape[0], &map, msg, len))
         return -1;
 

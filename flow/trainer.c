@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,71 @@ uint64_t af_flow_options_hash(const af_flow_options *o)
     if (o->langevin_steps)
         h = hash_size(h, o->langevin_steps);
     return hash_size(h, (size_t)o->seed);
+}
+
+/* Appends a "KEY=VALUE\n" line formatted from FORMAT to TEXT at *USED.
+ * Returns -1 when it does not fit in SIZE bytes. */
+static int append_line(char *text, size_t size, size_t *used, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    int n = vsnprintf(text + *used, size - *used, format, args);
+    va_end(args);
+    if (n < 0 || (size_t)n >= size - *used)
+        return -1;
+    *used += (size_t)n;
+    return 0;
+}
+
+int af_flow_options_text(const af_flow_options *o, char *text, size_t size)
+{
+    /* The same options as af_flow_options_hash; keep the two lists in step. */
+    const struct {
+        const char *key;
+        size_t value;
+    } sizes[] = {
+        {"hidden1", o->hidden1},
+        {"hidden2", o->hidden2},
+        {"substeps", o->substeps},
+        {"blocks", o->blocks},
+        {"final_blocks", o->final_blocks},
+        {"train_size", o->train_size},
+        {"batch_size", o->batch_size},
+        {"iterations", o->iterations},
+        {"adaptive", (size_t)o->adaptive},
+        {"max_blocks", o->max_blocks},
+        {"max_final_blocks", o->max_final_blocks},
+        {"standardise", (size_t)o->standardise},
+        {"plateau_stop", (size_t)o->plateau_stop},
+        {"langevin_steps", o->langevin_steps},
+    };
+    const struct {
+        const char *key;
+        double value;
+    } reals[] = {
+        {"sharpness", o->sharpness},       {"beta_first", o->beta_first},
+        {"learning_rate", o->learning_rate}, {"clip_norm", o->clip_norm},
+        {"w2_weight", o->w2_weight},       {"ess_fraction", o->ess_fraction},
+        {"target_ess", o->target_ess},
+    };
+    size_t used = 0;
+
+    if (size == 0)
+        return -1;
+    text[0] = '\0';
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (append_line(text, size, &used, "%s=%zu\n", sizes[i].key, sizes[i].value))
+            return -1;
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        /* The shortest of %.15g and %.17g that reads back as the same double. */
+        char number[32];
+        snprintf(number, sizeof number, "%.15g", reals[i].value);
+        if (strtod(number, NULL) != reals[i].value)
+            snprintf(number, sizeof number, "%.17g", reals[i].value);
+        if (append_line(text, size, &used, "%s=%s\n", reals[i].key, number))
+            return -1;
+    }
+    return append_line(text, size, &used, "seed=%llu\n", (unsigned long long)o->seed);
 }
 
 /* Beta of block K (0-based) in the geometric schedule: from beta_first to 1

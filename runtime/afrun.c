@@ -717,7 +717,7 @@ static void describe_interrupt(const afrun_args *a, size_t finished, char *msg, 
  * file. Returns 0, or non-zero with a message. */
 static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
 {
-    flow_sink sink = {a->flow_path, {0, 0, 0}};
+    flow_sink sink = {a->flow_path, {0, 0, 0, ""}};
     af_flow *saved = NULL;
 
     if (af_store_identity(s->model, a->data_path, &a->flow, &sink.id, msg, len) ||

@@ -117,7 +117,84 @@ int af_store_identity(const af_model *model, const char *data_path,
             return -1;
     }
     id->settings_hash = af_flow_options_hash(options);
+    if (af_flow_options_text(options, id->settings, sizeof id->settings)) {
+        snprintf(msg, len, "the training settings need more than %d bytes in the flow file",
+                 AF_FLOW_SETTINGS_MAX);
+        return -1;
+    }
     return 0;
+}
+
+/* Measures the line at LINE of a settings text in *LINE_LEN, without its
+ * newline, and returns the start of the next line (at the NUL after the last). */
+static const char *next_line(const char *line, size_t *line_len)
+{
+    const char *end = strchr(line, '\n');
+    *line_len = end ? (size_t)(end - line) : strlen(line);
+    return end ? end + 1 : line + *line_len;
+}
+
+/* Finds the line "KEY=value" of the settings TEXT, where KEY has KEY_LEN
+ * bytes. Returns the value and sets *VALUE_LEN, or returns NULL. */
+static const char *find_setting(const char *text, const char *key, size_t key_len,
+                                size_t *value_len)
+{
+    size_t line_len;
+    for (const char *line = text, *next; *line; line = next) {
+        next = next_line(line, &line_len);
+        if (line_len > key_len && memcmp(line, key, key_len) == 0 && line[key_len] == '=') {
+            *value_len = line_len - key_len - 1;
+            return line + key_len + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Appends "KEY=VALUE" to TEXT of SIZE bytes, after ", " unless TEXT is
+ * empty; VALUE is "(none)" when NULL. Truncates silently at SIZE. */
+static void append_setting(char *text, size_t size, const char *key, size_t key_len,
+                           const char *value, size_t value_len)
+{
+    size_t used = strlen(text);
+    if (value == NULL) {
+        value = "(none)";
+        value_len = strlen(value);
+    }
+    snprintf(text + used, size - used, "%s%.*s=%.*s", used ? ", " : "", (int)key_len, key,
+             (int)value_len, value);
+}
+
+/* Lists each setting whose value differs between the settings texts WAS
+ * and NOW as "key=value, ..." in WAS_LIST and NOW_LIST (SIZE bytes each).
+ * A key present in only one text differs too. Returns the number listed. */
+static size_t list_changed_settings(const char *was, const char *now, char *was_list,
+                                    char *now_list, size_t size)
+{
+    size_t changed = 0, line_len;
+
+    was_list[0] = now_list[0] = '\0';
+    /* The first pass walks the keys of WAS, the second the keys of NOW, and
+     * a key found in both is compared in the first pass only. */
+    for (int pass = 0; pass < 2; pass++) {
+        const char *text = pass == 0 ? was : now;
+        for (const char *line = text, *next; *line; line = next) {
+            next = next_line(line, &line_len);
+            const char *eq = memchr(line, '=', line_len);
+            if (!eq)
+                continue;
+            size_t key_len = (size_t)(eq - line), was_len = 0, now_len = 0;
+            const char *was_value = find_setting(was, line, key_len, &was_len);
+            const char *now_value = find_setting(now, line, key_len, &now_len);
+            int in_both = was_value && now_value;
+            if (in_both && (pass == 1 || (was_len == now_len &&
+                                          memcmp(was_value, now_value, was_len) == 0)))
+                continue;
+            append_setting(was_list, size, line, key_len, was_value, was_len);
+            append_setting(now_list, size, line, key_len, now_value, now_len);
+            changed++;
+        }
+    }
+    return changed;
 }
 
 /* Names the first part of the identity that differs, or NULL. */
@@ -161,6 +238,21 @@ int af_store_load(const char *path, const af_flow_identity *expected, af_flow **
     }
 
     const char *differs = identity_mismatch(&found, expected);
+    char was_list[256], now_list[256];
+    /* A file of format version 1 or 2 has no settings text to compare, so
+     * its message names no setting. */
+    if (differs && found.model_hash == expected->model_hash &&
+        found.data_hash == expected->data_hash && found.settings[0] != '\0' &&
+        list_changed_settings(found.settings, expected->settings, was_list, now_list,
+                              sizeof was_list) > 0) {
+        af_flow_free(*out);
+        *out = NULL;
+        snprintf(msg, len,
+                 "the flow in %s was trained with %s; this run asks for %s; pass --retrain "
+                 "to replace it, or --flow FILE to keep it and train into another file",
+                 path, was_list, now_list);
+        return -1;
+    }
     if (differs) {
         af_flow_free(*out);
         *out = NULL;

@@ -132,7 +132,10 @@ check "reused flow, same samples" cmp -s <(grep -v '^#' "$work/a.csv") <(grep -v
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/a.csv" \
     "${fast[@]}" --iterations 81 >"$work/out" 2>"$work/err"
 check "changed settings exit 1" test $? -eq 1
-check "changed settings suggest --retrain" grep -q "other training settings.*--retrain" "$work/err"
+check "changed settings suggest --retrain" grep -q "this run asks for.*--retrain" "$work/err"
+check "message names old and new iterations" \
+    grep -q "trained with .*iterations=80.*; this run asks for .*iterations=81" "$work/err"
+check "message omits unchanged settings" test "$(grep -c learning_rate "$work/err")" -eq 0
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/a.csv" \
     "${fast[@]}" --iterations 81 --retrain >"$work/out" 2>"$work/err"
 check "--retrain replaces the flow" test $? -eq 0
@@ -201,7 +204,8 @@ close_to_rk4() {
 check "dopri draws close to rk4" close_to_rk4 "$work/dopri.csv" "$work/c.csv"
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/c.csv" \
     --flow "$work/b.flow" --langevin-steps 3 "${fast[@]}" >"$work/out" 2>"$work/err"
-check "Langevin steps need --retrain" grep -q "other training settings.*--retrain" "$work/err"
+check "Langevin steps need --retrain" \
+    grep -q "langevin_steps=0.*; this run asks for .*langevin_steps=3.*--retrain" "$work/err"
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 --seed 7 \
     -o "$work/mala.csv" --langevin-steps 3 "${loud[@]}" >"$work/out" 2>"$work/err"
 check "Langevin run exits 0" test $? -eq 0

@@ -378,25 +378,113 @@ static void resumed_run_keeps_ess_rule(void **state)
 
 /* A flow survives encoding and decoding with its identity, and every kind
  * of damage to the bytes is rejected with its own message. */
-static void flow_file_round_trip_and_damage(void **state)
+/* Trains a small flow for a 2-D Gaussian with the options small_options
+ * sets in *O. */
+static af_flow *train_small_gauss(af_flow_options *o)
 {
-    (void)state;
     gauss_target g = {2, {0.0, 0.0}, {1.0, 2.0}};
     af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_flow *flow = NULL;
+    char msg[256];
+    small_options(o, 2);
+    assert_int_equal(af_flow_train(&t, o, NULL, &flow, msg, sizeof msg), 0);
+    return flow;
+}
+
+/* Offset of the settings length field in a version 3 flow file: magic,
+ * version and byte-order marker, three hashes, four shape fields,
+ * sharpness, block count and completion mark. */
+enum { SETTINGS_LENGTH_OFFSET = 8 + 4 + 4 + 3 * 8 + 4 * 8 + 8 + 8 + 8 };
+
+/* Damages the settings field of the SIZE flow file BYTES, whose settings
+ * text has LENGTH bytes, in three ways and restores it after each. */
+static void flow_settings_damage(unsigned char *bytes, size_t size, size_t length)
+{
+    af_flow_identity found;
+    af_flow *back = NULL;
+    char msg[256];
+    uint64_t stored, oversized = AF_FLOW_SETTINGS_MAX + 1, huge = UINT64_MAX;
+
+    memcpy(&stored, bytes + SETTINGS_LENGTH_OFFSET, 8);
+    assert_int_equal(stored, length);
+
+    memcpy(bytes + SETTINGS_LENGTH_OFFSET, &oversized, 8);
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "settings text of 2049 bytes"));
+    assert_null(back);
+
+    memcpy(bytes + SETTINGS_LENGTH_OFFSET, &huge, 8);
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "corrupt flow file: settings text"));
+    memcpy(bytes + SETTINGS_LENGTH_OFFSET, &stored, 8);
+
+    /* A changed settings byte fails the checksum, and a NUL is rejected first. */
+    unsigned char *text = bytes + SETTINGS_LENGTH_OFFSET + 8;
+    text[0] ^= 0x01;
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "checksum"));
+    text[0] ^= 0x01;
+    unsigned char first = text[0];
+    text[0] = '\0';
+    assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_non_null(strstr(msg, "NUL byte in the settings text"));
+    text[0] = first;
+
+    assert_int_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    af_flow_free(back);
+}
+
+/* A version 2 file, the current format without its settings field, still
+ * reads, with an empty settings text. */
+static void flow_file_version_2_reads(void **state)
+{
+    (void)state;
     af_flow_options o;
-    af_flow *flow, *back;
-    af_flow_identity id = {11, 22, 33}, found;
+    af_flow *flow = train_small_gauss(&o), *back;
+    af_flow_identity id = {11, 22, 33, "iterations=5\n"}, found;
     unsigned char *bytes;
     size_t size;
     char msg[256];
-    small_options(&o, 2);
-    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
+    assert_int_equal(af_flow_serialize(flow, &id, &bytes, &size), 0);
+
+    /* Cut out the length field and text, then set version 2 and the checksum. */
+    const size_t cut = 8 + strlen(id.settings);
+    const uint32_t version = 2;
+    memmove(bytes + SETTINGS_LENGTH_OFFSET, bytes + SETTINGS_LENGTH_OFFSET + cut,
+            size - SETTINGS_LENGTH_OFFSET - cut);
+    size -= cut;
+    memcpy(bytes + 8, &version, 4);
+    uint64_t checksum = af_flow_hash(AF_FLOW_HASH_INIT, bytes, size - 8);
+    memcpy(bytes + size - 8, &checksum, 8);
+
+    memset(&found, 'x', sizeof found);
+    assert_int_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
+    assert_int_equal(found.settings_hash, 33);
+    assert_string_equal(found.settings, "");
+    assert_int_equal(af_flow_block_count(back), af_flow_block_count(flow));
+    af_flow_free(back);
+    free(bytes);
+    af_flow_free(flow);
+}
+
+static void flow_file_round_trip_and_damage(void **state)
+{
+    (void)state;
+    af_flow_options o;
+    af_flow *flow = train_small_gauss(&o), *back;
+    af_flow_identity id = {11, 22, 33, ""}, found;
+    unsigned char *bytes;
+    size_t size;
+    char msg[256];
+    assert_int_equal(af_flow_options_text(&o, id.settings, sizeof id.settings), 0);
+    assert_non_null(strstr(id.settings, "\niterations="));
     assert_int_equal(af_flow_serialize(flow, &id, &bytes, &size), 0);
 
     assert_int_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
     assert_int_equal(found.model_hash, 11);
     assert_int_equal(found.data_hash, 22);
     assert_int_equal(found.settings_hash, 33);
+    assert_string_equal(found.settings, id.settings);
     double x1[100], lr1[50], x2[100], lr2[50];
     sample_small(flow, x1, lr1);
     sample_small(back, x2, lr2);
@@ -414,6 +502,8 @@ static void flow_file_round_trip_and_damage(void **state)
     assert_non_null(strstr(msg, "truncated"));
     assert_int_not_equal(af_flow_deserialize(bytes, 10, &found, &back, msg, sizeof msg), 0);
     assert_non_null(strstr(msg, "truncated"));
+
+    flow_settings_damage(bytes, size, strlen(id.settings));
 
     bytes[8] = 99;  /* the version */
     assert_int_not_equal(af_flow_deserialize(bytes, size, &found, &back, msg, sizeof msg), 0);
@@ -557,7 +647,7 @@ static void standardised_flow_samples_target_scale(void **state)
     }
     assert_true(fabs(mean_w - 1.0) < 0.01);
 
-    af_flow_identity id = {1, 2, 3}, found;
+    af_flow_identity id = {1, 2, 3, ""}, found;
     unsigned char *bytes;
     size_t size;
     assert_int_equal(af_flow_serialize(flow, &id, &bytes, &size), 0);
@@ -961,6 +1051,7 @@ int main(void)
         cmocka_unit_test(resumed_run_equals_full_run),
         cmocka_unit_test(resumed_run_keeps_ess_rule),
         cmocka_unit_test(flow_file_round_trip_and_damage),
+        cmocka_unit_test(flow_file_version_2_reads),
         cmocka_unit_test(standardisation_finds_laplace_map),
         cmocka_unit_test(standardisation_keeps_easy_and_multimodal_targets),
         cmocka_unit_test(standardised_flow_samples_target_scale),
