@@ -179,6 +179,14 @@ size_t af_flow_dim(const af_flow *flow);
 /* Tells whether FLOW works in standardised coordinates (an affine map from
  * a mode search); its samples are in the target's coordinates either way. */
 int af_flow_standardised(const af_flow *flow);
+
+/* Maps N points X of the target's coordinates into the flow's standardised
+ * ones Z (x = mode + R z), or copies them when FLOW is not standardised;
+ * af_flow_from_standard maps back. X and Z must not overlap. In the
+ * standardised coordinates the Laplace approximation at the mode is
+ * N(0, I), so distances there do not depend on each parameter's scale. */
+void af_flow_to_standard(const af_flow *flow, const double *x, size_t n, double *z);
+void af_flow_from_standard(const af_flow *flow, const double *z, size_t n, double *x);
 size_t af_flow_block_count(const af_flow *flow);
 double af_flow_block_beta(const af_flow *flow, size_t block);
 

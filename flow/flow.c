@@ -108,6 +108,22 @@ int af_flow_standardised(const af_flow *f)
     return f->affine != NULL;
 }
 
+void af_flow_to_standard(const af_flow *f, const double *x, size_t n, double *z)
+{
+    if (f->affine)
+        flow_affine_invert(f->affine, x, n, z);
+    else
+        memmove(z, x, n * f->shape.d * sizeof *z);
+}
+
+void af_flow_from_standard(const af_flow *f, const double *z, size_t n, double *x)
+{
+    if (f->affine)
+        flow_affine_apply(f->affine, z, n, x);
+    else
+        memmove(x, z, n * f->shape.d * sizeof *x);
+}
+
 size_t af_flow_dim(const af_flow *f)
 {
     return f->shape.d;

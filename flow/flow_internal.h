@@ -226,6 +226,10 @@ int flow_affine_finish(flow_affine *map);
 /* X = shift + R Z for N points (row-major, N x d). */
 void flow_affine_apply(const flow_affine *map, const double *z, size_t n, double *x);
 
+/* Z = R^-1 (X - shift) for N points, the inverse of flow_affine_apply. X
+ * and Z must not overlap. */
+void flow_affine_invert(const flow_affine *map, const double *x, size_t n, double *z);
+
 /* Searches the target's mode and decides whether training should use the
  * map. Returns 0 and sets *OUT to the map, or to NULL when the target keeps
  * its coordinates, with a one-line NOTE saying which and why; -1 with a

@@ -219,6 +219,20 @@ void flow_affine_apply(const flow_affine *map, const double *z, size_t n, double
         }
 }
 
+void flow_affine_invert(const flow_affine *map, const double *x, size_t n, double *z)
+{
+    const size_t d = map->d;
+
+    /* Back substitution of R z = x - shift, R upper triangular. */
+    for (size_t p = 0; p < n; p++)
+        for (size_t ii = d; ii-- > 0;) {
+            double v = x[p * d + ii] - map->shift[ii];
+            for (size_t j = ii + 1; j < d; j++)
+                v -= map->root[ii * d + j] * z[p * d + j];
+            z[p * d + ii] = v / map->root[ii * d + ii];
+        }
+}
+
 /* Decision of flow_affine_find once the best mode and its precision factor
  * are known: fills *OUT when the map is worth using, with a note why. */
 static int decide(const af_target *t, const double *starts, const double *start_logq,

@@ -627,10 +627,18 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
         s->log_weight[p] = isnan(s->lp[p]) ? -INFINITY : s->lp[p] - s->lp_approx[p];
     af_weights_summarise(s->log_weight, n, &s->weights);
     /* The census is a diagnostic: when it fails, the run goes on without it. */
+    /* It clusters in the flow's standardised coordinates, where a target
+     * whose parameters differ in scale by orders of magnitude is round. */
     char census_msg[256];
-    if (af_census_run(s->z, n, d, s->log_weight, NULL, &s->census, census_msg,
-                      sizeof census_msg))
+    double *standard = malloc((n * d > 0 ? n * d : 1) * sizeof *standard);
+    if (!standard)
+        snprintf(census_msg, sizeof census_msg, "out of memory");
+    else
+        af_flow_to_standard(s->flow, s->z, n, standard);
+    if (!standard || af_census_run(standard, n, d, s->log_weight, NULL, &s->census, census_msg,
+                                   sizeof census_msg))
         fprintf(stderr, "afrun: warning: no mode census: %s\n", census_msg);
+    free(standard);
     if (a->resample && resample_draws(s, n, d, a->flow.seed, msg, len))
         return -1;
     char why[768];
@@ -686,9 +694,17 @@ static void print_census(const afrun_state *s, const af_output_draws *draws)
         return;
     }
     /* The census is a diagnostic, so a centre whose columns fail is shown as it is. */
-    for (size_t i = 0; i < shown; i++)
-        af_model_constrain(s->model, af_census_centre(s->census, i), centres + i * columns, msg,
-                           sizeof msg);
+    double *centre = malloc((af_flow_dim(s->flow) ? af_flow_dim(s->flow) : 1) * sizeof *centre);
+    if (!centre) {
+        free(centres);
+        fputs("afrun: warning: no mode census: out of memory\n", stderr);
+        return;
+    }
+    for (size_t i = 0; i < shown; i++) {
+        af_flow_from_standard(s->flow, af_census_centre(s->census, i), 1, centre);
+        af_model_constrain(s->model, centre, centres + i * columns, msg, sizeof msg);
+    }
+    free(centre);
     af_census_print(stdout, s->census, draws->names, columns, centres);
     free(centres);
     if (af_census_warning(s->census, msg, sizeof msg))

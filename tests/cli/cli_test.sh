@@ -164,6 +164,18 @@ check "one-mode posterior has one cluster" \
 check "resample keeps the census" cmp -s <(sed -n '/^mode census/,$p' "$work/plain") \
     <(sed -n '/^mode census/,$p' "$work/resampled")
 
+# Scales 1 and 0.001: standardised, so the census sees one round cluster
+# (on the raw unconstrained draws it found four).
+cat >"$work/scales.afm" <<'EOF'
+parameters { real a; real b; }
+model { a ~ normal(0, 1); b ~ normal(0, 0.001); }
+EOF
+"$afrun" "$work/scales.afm" --samples 4000 -o "$work/scales.csv" "${fast[@]}" \
+    >"$work/scales.out" 2>"$work/err"
+check "standardised target is recorded" grep -qx "# standardised = true" "$work/scales.csv"
+check "census of unequal scales has one cluster" \
+    grep -q "^mode census (unconstrained scale): 1 cluster of the 4000 draws" "$work/scales.out"
+
 # Posterior N(8 / 4.01, 1 / 4.01): mean 1.99501, sd 0.49938. Monte Carlo
 # error of the mean is 0.008; the rest of each bound is flow error. The
 # optional second argument is the bound on the mean (default 0.05).
