@@ -43,6 +43,8 @@ typedef struct {
     int allow_extern;
     int no_standardise;
     int full_blocks;
+    uint64_t sample_seed;  /* seed of the draws; --seed's when not given */
+    int has_sample_seed;
     af_flow_options flow;
 } afrun_args;
 
@@ -56,6 +58,8 @@ static void print_usage(FILE *out)
           "  --data FILE.json     data for the model's data block (CmdStan JSON layout)\n"
           "  --samples N          number of samples to write (default 1000)\n"
           "  --seed S             random seed, an unsigned integer (default 1)\n"
+          "  --sample-seed S      seed of the draws alone: new draws from the same trained\n"
+          "                       flow without retraining (default: --seed)\n"
           "  -o, --output FILE    output CSV file (default output.csv)\n"
           "  --schedule S         adaptive (each beta keeps --ess-fraction of the\n"
           "                       samples' ESS, with steps no longer than the geometric\n"
@@ -174,8 +178,9 @@ static int *flag_option(afrun_args *a, const char *name)
 
 static int takes_value(const char *name)
 {
-    static const char *const others[] = {"--seed", "--learning-rate", "--data", "-o",
-                                         "--output", "--flow", "--schedule", "--ess-fraction",
+    static const char *const others[] = {"--seed", "--sample-seed", "--learning-rate",
+                                         "--data", "-o", "--output", "--flow", "--schedule",
+                                         "--ess-fraction",
                                          "--target-ess", "--log-prob", "--sampler",
                                          "--ode-tolerance"};
     size_t minimum;
@@ -201,12 +206,17 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
                 value, name, minimum);
         return -1;
     }
-    if (!strcmp(name, "--seed")) {
+    if (!strcmp(name, "--seed") || !strcmp(name, "--sample-seed")) {
         if (parse_size(value, &seed) == 0) {
-            a->flow.seed = (uint64_t)seed;
+            if (!strcmp(name, "--seed"))
+                a->flow.seed = (uint64_t)seed;
+            else
+                a->sample_seed = (uint64_t)seed;
+            a->has_sample_seed |= !strcmp(name, "--sample-seed");
             return 0;
         }
-        fprintf(stderr, "afrun: invalid seed '%s': expected a non-negative integer\n", value);
+        fprintf(stderr, "afrun: invalid value '%s' for %s: expected a non-negative integer\n",
+                value, name);
         return -1;
     }
     if (!strcmp(name, "--learning-rate")) {
@@ -497,6 +507,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, const af_flow 
     if (a->data_path)
         add_setting(t, "data", "%s", a->data_path);
     add_setting(t, "seed", "%" PRIu64, f->seed);
+    add_setting(t, "sample_seed", "%" PRIu64, a->has_sample_seed ? a->sample_seed : f->seed);
     add_setting(t, "num_warmup", "%d", 0);  /* rstan's read_stan_csv needs these three */
     add_setting(t, "save_warmup", "%d", 0);
     add_setting(t, "num_samples", "%zu", a->samples);
@@ -612,7 +623,9 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
 
     af_eval_set_level(s->eval, 1.0);
     af_sample_stats stats;
-    if (af_flow_sample_with(s->flow, &a->flow, n, s->z, s->lp_approx, &stats, msg, len) ||
+    af_flow_options sampling = a->flow;
+    sampling.seed = a->has_sample_seed ? a->sample_seed : a->flow.seed;
+    if (af_flow_sample_with(s->flow, &sampling, n, s->z, s->lp_approx, &stats, msg, len) ||
         af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
         return -1;
     size_t steps = stats.accepted + stats.rejected;
@@ -639,7 +652,7 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
                                    sizeof census_msg))
         fprintf(stderr, "afrun: warning: no mode census: %s\n", census_msg);
     free(standard);
-    if (a->resample && resample_draws(s, n, d, a->flow.seed, msg, len))
+    if (a->resample && resample_draws(s, n, d, sampling.seed, msg, len))
         return -1;
     char why[768];
     for (size_t p = 0; p < n; p++) {

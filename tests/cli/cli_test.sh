@@ -173,6 +173,15 @@ EOF
 "$afrun" "$work/scales.afm" --samples 4000 -o "$work/scales.csv" "${fast[@]}" \
     >"$work/scales.out" 2>"$work/err"
 check "standardised target is recorded" grep -qx "# standardised = true" "$work/scales.csv"
+"$afrun" "$work/scales.afm" --samples 4000 -o "$work/scales2.csv" --flow "$work/scales.flow" \
+    --sample-seed 9 "${fast[@]}" >/dev/null 2>"$work/err"
+check "--sample-seed reuses the flow" grep -qx "# sample_seed = 9" "$work/scales2.csv"
+check "--sample-seed draws anew" test "$(grep -v '^#' "$work/scales.csv" | md5sum)" != \
+    "$(grep -v '^#' "$work/scales2.csv" | md5sum)"
+"$afrun" "$work/scales.afm" --samples 4000 -o "$work/scales3.csv" --flow "$work/scales.flow" \
+    --sample-seed 1 "${fast[@]}" >/dev/null 2>"$work/err"
+check "--sample-seed equal to --seed repeats the draws" \
+    cmp -s <(grep -v '^#' "$work/scales.csv") <(grep -v '^#' "$work/scales3.csv")
 check "census of unequal scales has one cluster" \
     grep -q "^mode census (unconstrained scale): 1 cluster of the 4000 draws" "$work/scales.out"
 
