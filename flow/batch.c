@@ -250,16 +250,16 @@ static void run_unit(void *context, size_t thread, size_t u)
         return;
     }
 
-    /* Points where a model without its own path is -inf (a reject or a
-     * support the declared bounds do not cover) or NaN (a region where an
-     * argument is invalid, such as sqrt of a negative number, which acts as
-     * a reject region) have no energy gradient out of that region. While
-     * some point of the unit is finite they train with the base's energy
+    /* A model without its own path may be -inf at some points (a reject, or
+     * a support the declared bounds do not cover) or NaN (an invalid
+     * argument such as sqrt of a negative number, which acts like a reject).
+     * Such points have no energy gradient out of that region. While some
+     * point of the unit is finite, they train with the base's energy
      * |x|^2 / 2 alone, which pulls them towards the origin (the middle of
      * every unconstrained parameter) and balances their log-determinant
-     * term; their importance weights are 0 anyway. When every point of the
-     * unit is such a point, the loss is not finite and explain_bad_loss
-     * names the first one. */
+     * term. Their importance weights are 0 anyway. When every point of the
+     * unit is like this, the loss is not finite and explain_bad_loss names
+     * the first one. */
     size_t outside = 0;
     for (size_t p = 0; p < b; p++)
         outside += !(t->logq[p] > -INFINITY);

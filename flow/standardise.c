@@ -1,8 +1,8 @@
 /* Automatic standardisation: before training, a mode search from a few
  * starting points and the curvature at the best mode give an affine map
- * x = shift + L z with L L' the inverse of minus the Hessian there (the
+ * x = shift + R z with R R' the inverse of minus the Hessian there (the
  * Laplace approximation). The flow is trained and sampled in z, where a
- * posterior with sd 1e-3 or a mean of 1e3 looks like N(0, I); samples are
+ * posterior with sd 1e-3 or a mean of 1e3 looks like N(0, I). Samples are
  * mapped back to x.
  *
  * The map is used only when it matters and is safe: every start must reach
@@ -219,6 +219,20 @@ void flow_affine_apply(const flow_affine *map, const double *z, size_t n, double
         }
 }
 
+/* OUT = R' G for one point: the gradient in z of a function whose gradient
+ * in x is G. */
+static void root_transpose_apply(const flow_affine *map, const double *g, double *out)
+{
+    const size_t d = map->d;
+
+    for (size_t j = 0; j < d; j++) {
+        double v = 0.0;
+        for (size_t i = 0; i <= j; i++)  /* the root is upper triangular */
+            v += map->root[i * d + j] * g[i];
+        out[j] = v;
+    }
+}
+
 void flow_affine_invert(const flow_affine *map, const double *x, size_t n, double *z)
 {
     const size_t d = map->d;
@@ -242,7 +256,7 @@ static int decide(const af_target *t, const double *starts, const double *start_
     const size_t d = t->dim, n_starts = RANDOM_STARTS + 1;
     const double *mode = starts + best * d;
     flow_affine *map = flow_affine_new(d);
-    double *sd = malloc(d * sizeof *sd), *g = malloc(d * sizeof *g), logq;
+    double *sd = malloc(d * sizeof *sd), *g = malloc(2 * d * sizeof *g), logq;
     int rc = -1;
 
     if (!map || !sd || !g) {
@@ -254,14 +268,13 @@ static int decide(const af_target *t, const double *starts, const double *start_
     rc = 0;
 
     /* Newton decrement g' Sigma g = |R' g|^2 at the best point. */
-    double decrement = 0.0;
-    if (t->eval(t->context, 1.0, mode, 1, &logq, g, msg, len))
-        decrement = INFINITY;
-    for (size_t j = 0; j < d && isfinite(decrement); j++) {
-        double v = 0.0;
-        for (size_t i = 0; i <= j; i++)
-            v += map->root[i * d + j] * g[i];
-        decrement += v * v;
+    double decrement = INFINITY;
+    if (t->eval(t->context, 1.0, mode, 1, &logq, g, msg, len) == 0) {
+        double *rg = g + d;  /* R' g */
+        root_transpose_apply(map, g, rg);
+        decrement = 0.0;
+        for (size_t j = 0; j < d; j++)
+            decrement += rg[j] * rg[j];
     }
     if (!(decrement < NEWTON_DECREMENT)) {
         snprintf(note, note_len, "kept the coordinates: the mode search did not converge");
@@ -416,12 +429,7 @@ static int affine_eval(void *context, double level, const double *z, size_t n, d
         logq[p] += a->map->log_det;
         if (!score)
             continue;
-        for (size_t j = 0; j < d; j++) {
-            double v = 0.0;
-            for (size_t i = 0; i <= j; i++)
-                v += a->map->root[i * d + j] * a->g[p * d + i];
-            score[p * d + j] = v;
-        }
+        root_transpose_apply(a->map, a->g + p * d, score + p * d);
     }
     return 0;
 }

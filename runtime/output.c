@@ -133,7 +133,7 @@ static void write_csv(FILE *f, const void *context)
     write_rows(f, c->draws);
 
     /* CmdStan's closing lines, which rstan's read_stan_csv requires;
-     * training stands in for the warm-up. */
+     * training takes the place of the warm-up. */
     double train = setting_seconds(c, "train_seconds");
     double sample = setting_seconds(c, "sample_seconds");
     fprintf(f, "# \n#  Elapsed Time: %.3f seconds (Warm-up)\n", train);
@@ -183,10 +183,10 @@ static int compare_weighted(const void *a, const void *b)
                            &((const weighted_value *)b)->value);
 }
 
-/* Quantile Q of N values sorted with weights summing to 1: each draw stands
- * at the middle of its share of the cumulative weight, and Q interpolates
- * linearly between those points (with equal weights, type 5 of Hyndman and
- * Fan). */
+/* Returns quantile Q of N values sorted with weights summing to 1. Each draw
+ * is placed at the middle of its share of the cumulative weight, and Q is
+ * interpolated linearly between those places (with equal weights, type 5
+ * of Hyndman and Fan). */
 static double weighted_quantile(const weighted_value *v, size_t n, double q)
 {
     double below = 0.0, prev_pos = 0.0, prev_value = v[0].value;

@@ -164,7 +164,7 @@ check "one-mode posterior has one cluster" \
 check "resample keeps the census" cmp -s <(sed -n '/^mode census/,$p' "$work/plain") \
     <(sed -n '/^mode census/,$p' "$work/resampled")
 
-# Scales 1 and 0.001: standardised, so the census sees one round cluster
+# Scales 1 and 0.001: standardised, so the census finds one round cluster
 # (on the raw unconstrained draws it found four).
 cat >"$work/scales.afm" <<'EOF'
 parameters { real a; real b; }

@@ -672,7 +672,7 @@ static void count_plateau_line(void *ctx, const char *line)
 }
 
 /* On an easy target the blocks end before their budget once the loss stops
- * falling, and run the whole budget when the options say so. */
+ * falling, and run the whole budget when plateau_stop is off. */
 static void plateau_ends_blocks_early(void **state)
 {
     (void)state;

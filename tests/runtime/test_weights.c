@@ -153,7 +153,7 @@ static void print_summary_text(const af_output_draws *draws, const af_weights_su
 }
 
 /* The summary weights the draws by their importance weights, and uses
- * equal weights when told the draws were resampled. */
+ * equal weights for resampled draws. */
 static void summary_uses_weights(void **state)
 {
     (void)state;
