@@ -126,19 +126,34 @@ static void append_located(diag *d, af_span span, const char *kind, const char *
     append_source_line(d, &f, at, end, line_start);
 }
 
+/* Counts one more error and returns whether to print it. Errors past
+ * AF_MAX_ERRORS are counted but not printed, so a file of garbage costs a
+ * bounded number of line scans. */
+static int count_error(diag *d)
+{
+    d->errors++;
+    if (d->errors == AF_MAX_ERRORS + 1)
+        append_format(d, "error: too many errors (limit is %d); fix these and compile again\n",
+                      AF_MAX_ERRORS);
+    return d->errors <= AF_MAX_ERRORS;
+}
+
 void diag_error(diag *d, af_span span, const char *hint, const char *format, ...)
 {
+    if (!count_error(d))
+        return;
     va_list ap;
     va_start(ap, format);
     append_located(d, span, "error", format, ap);
     va_end(ap);
     if (hint != NULL)
         append_format(d, "hint: %s\n", hint);
-    d->errors++;
 }
 
 void diag_note(diag *d, af_span span, const char *format, ...)
 {
+    if (d->errors > AF_MAX_ERRORS)
+        return;
     va_list ap;
     va_start(ap, format);
     append_located(d, span, "note", format, ap);
@@ -148,6 +163,8 @@ void diag_note(diag *d, af_span span, const char *format, ...)
 void diag_file_error(diag *d, const char *path, size_t line, size_t col, const char *format,
                      ...)
 {
+    if (!count_error(d))
+        return;
     va_list ap;
     if (line > 0)
         append_format(d, "%s:%zu:%zu: error: ", path, line, col);
@@ -157,7 +174,6 @@ void diag_file_error(diag *d, const char *path, size_t line, size_t col, const c
     append_vformat(d, format, ap);
     va_end(ap);
     append_bytes(d, "\n", 1);
-    d->errors++;
 }
 
 /* Edit distance counting insertions, deletions, substitutions and swaps of

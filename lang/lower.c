@@ -25,6 +25,16 @@ void lower_fail(lowerer *l, af_span span, const char *hint, const char *format, 
     longjmp(l->fail, 1);
 }
 
+void lower_count_steps(lowerer *l, size_t cost, af_span span)
+{
+    l->steps += cost;
+    if (l->steps > AF_MAX_LOWER_STEPS)
+        lower_fail(l, span, "loops are unrolled while compiling: vectorise the loop body or "
+                   "run fewer iterations",
+                   "too many compile steps (limit is %d expressions and statements)",
+                   AF_MAX_LOWER_STEPS);
+}
+
 size_t lower_checked(lowerer *l, size_t id, af_span span)
 {
     if (id != AF_GRAPH_NONE)

@@ -667,6 +667,7 @@ static value lower_var(lowerer *l, const ast_expr *e)
 
 value lower_expr(lowerer *l, const ast_expr *e)
 {
+    lower_count_steps(l, 1, e->span);
     switch (e->kind) {
     case EXPR_INT:
         return scalar_value(l, (double)e->int_value, e->type, e->span);

@@ -46,6 +46,7 @@ typedef struct {
     const char *data_path;
     size_t dim;
     size_t unrolled;
+    size_t steps; /* counted against AF_MAX_LOWER_STEPS */
     size_t inline_depth;
     size_t inlined_calls;
     /* Set when lowering a branch of an if whose condition depends on
@@ -77,6 +78,8 @@ void lower_fail(lowerer *l, af_span span, const char *hint, const char *format, 
     __attribute__((format(printf, 4, 5), noreturn));
 
 size_t lower_checked(lowerer *l, size_t id, af_span span);
+/* Counts COST steps of lowering work at SPAN; fails past AF_MAX_LOWER_STEPS. */
+void lower_count_steps(lowerer *l, size_t cost, af_span span);
 size_t lower_constant(lowerer *l, const double *values, size_t len, af_span span);
 size_t lower_scalar(lowerer *l, double v, af_span span);
 size_t lower_emit(lowerer *l, af_op op, const size_t *args, size_t nargs, size_t len,

@@ -168,9 +168,13 @@ typedef struct {
     size_t target;
 } state;
 
-static state save_state(lowerer *l)
+static state save_state(lowerer *l, af_span span)
 {
     size_t n = l->program->slots ? l->program->slots : 1;
+    size_t copied = n;
+    for (size_t i = 0; i < n; i++)
+        copied += l->vars[i].elems != NULL ? l->vars[i].len : 0;
+    lower_count_steps(l, copied / 16, span);
     state st = {arena_alloc(&l->ctx->arena, n * sizeof *st.vars), l->target};
     memcpy(st.vars, l->vars, n * sizeof *st.vars);
     for (size_t i = 0; i < n; i++) {
@@ -234,11 +238,11 @@ static void lower_if(lowerer *l, const ast_stmt *s)
         return;
     }
     size_t guard = l->guard;
-    state before = save_state(l);
+    state before = save_state(l, s->span);
     l->guard = lower_guard_branch(l, guard, cond, 0, s->span);
     lower_branch(l, s->orelse);
     size_t guard_else = l->guard;
-    state after_else = save_state(l);
+    state after_else = save_state(l, s->span);
     restore_state(l, &before);
     l->guard = lower_guard_branch(l, guard, cond, 1, s->span);
     lower_branch(l, s->body);
@@ -275,7 +279,7 @@ value lower_user_call(lowerer *l, const ast_expr *e, const value *args)
     if (++l->inlined_calls > AF_MAX_INLINED_CALLS)
         lower_fail(l, e->span, "calls are inlined while compiling, so call functions on whole vectors",
                    "too many function calls (limit is %d)", AF_MAX_INLINED_CALLS);
-    state saved = save_state(l);
+    state saved = save_state(l, e->span);
     size_t k = 0;
     for (ast_decl *p = f->params; p != NULL; p = p->next, k++) {
         var_value *v = &l->vars[p->slot];
@@ -313,6 +317,7 @@ static void lower_call_stmt(lowerer *l, const ast_stmt *s)
 
 void lower_stmt(lowerer *l, const ast_stmt *s)
 {
+    lower_count_steps(l, 1, s->span);
     switch (s->kind) {
     case STMT_DECL:
         lower_declaration(l, s->decl);

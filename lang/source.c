@@ -42,6 +42,25 @@ static size_t add_source(lang_context *ctx, diag_source f)
     return d->source_count++;
 }
 
+/* Returns whether TEXT of LEN bytes contains a NUL byte, and sets its line
+ * and column (from 1). Such a file is binary, not source text. */
+static int find_nul(const char *text, size_t len, size_t *line, size_t *col)
+{
+    const char *nul = memchr(text, '\0', len);
+    if (nul == NULL)
+        return 0;
+    *line = 1;
+    const char *line_start = text;
+    for (const char *p = text; p < nul; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            line_start = p + 1;
+        }
+    }
+    *col = (size_t)(nul - line_start) + 1;
+    return 1;
+}
+
 /* Reads the model into ctx->source_buffer, growing it as needed, so that
  * pipes work as well as files. */
 int lang_read_model(lang_context *ctx, const char *path)
@@ -83,6 +102,12 @@ int lang_read_model(lang_context *ctx, const char *path)
         return -1;
     }
     ctx->source_buffer[used] = '\0';
+    size_t line, col;
+    if (find_nul(ctx->source_buffer, used, &line, &col)) {
+        diag_file_error(&ctx->diag, path, line, col,
+                        "the model file is not text: it contains a NUL byte");
+        return -1;
+    }
     add_source(ctx, (diag_source){path, ctx->source_buffer, used, 0, (unsigned long long)st.st_dev,
                                   (unsigned long long)st.st_ino, {0, 0}});
     return 0;
@@ -239,6 +264,13 @@ long lang_read_include(lex_state *lex, const char *name, af_span span, af_span d
     close(fd);
     if (text == NULL)
         return -1;
+    size_t line, col;
+    if (find_nul(text, len, &line, &col)) {
+        diag_error(&ctx->diag, span, "#include takes .afm or .stan source files",
+                   "cannot include '%s': not a text file (a NUL byte at line %zu, column %zu)",
+                   path, line, col);
+        return -1;
+    }
     diag_source f = {path, text, len, 0, (unsigned long long)st.st_dev,
                      (unsigned long long)st.st_ino, directive};
     return (long)add_source(ctx, f);
