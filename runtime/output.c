@@ -228,6 +228,25 @@ static int normalised_weights(const af_output_draws *draws, int weighted, double
     return weighted;
 }
 
+/* Returns the significant digits for a row's mean and quantiles. It is 5,
+ * or more when the sd is small next to the values, so that they show about
+ * two digits of the spread: at 5 digits N(1000, 1e-3) prints as 1000. */
+static int summary_digits(double sd, const double *values, size_t n)
+{
+    double largest = 0.0;
+    for (size_t k = 0; k < n; k++)
+        if (isfinite(values[k]) && fabs(values[k]) > largest)
+            largest = fabs(values[k]);
+    if (!(sd > 0.0) || !isfinite(sd) || largest == 0.0)
+        return 5;
+    int digits = (int)floor(log10(largest)) - (int)floor(log10(sd)) + 2;
+    if (digits < 5)
+        return 5;
+    if (digits > 15)
+        return 15;
+    return digits;
+}
+
 int af_output_print_summary(FILE *out, const af_output_draws *draws,
                             const af_weights_summary *w, int weighted)
 {
@@ -264,9 +283,11 @@ int af_output_print_summary(FILE *out, const af_output_draws *draws,
          * bias of the weighted variance, as n - 1 does for equal weights. */
         double sd = sum_sq_weight < 1.0 ? sqrt(spread / (1.0 - sum_sq_weight)) : NAN;
         qsort(col, n, sizeof *col, compare_weighted);
-        fprintf(out, "%-16s %12.5g %12.5g %12.5g %12.5g %12.5g\n", draws->names[j], mean, sd,
-                weighted_quantile(col, n, 0.05), weighted_quantile(col, n, 0.5),
-                weighted_quantile(col, n, 0.95));
+        const double row[4] = {mean, weighted_quantile(col, n, 0.05),
+                               weighted_quantile(col, n, 0.5), weighted_quantile(col, n, 0.95)};
+        int digits = summary_digits(sd, row, 4);
+        fprintf(out, "%-16s %12.*g %12.5g %12.*g %12.*g %12.*g\n", draws->names[j], digits,
+                row[0], sd, digits, row[1], digits, row[2], digits, row[3]);
     }
     free(col);
     free(weight);

@@ -178,6 +178,35 @@ static void summary_uses_weights(void **state)
     }
 }
 
+/* A posterior with a small sd around a large mean prints enough digits
+ * to show the spread: at 5 digits 1000 +- 0.001 would print as 1000. */
+static void summary_resolves_small_sd(void **state)
+{
+    (void)state;
+    enum { N = 101 };
+    double values[N], zero[N];
+    for (size_t p = 0; p < N; p++) {
+        values[p] = 1000.0 + 0.001 * ((double)p - 50.0) / 50.0;
+        zero[p] = 0.0;
+    }
+    const char *names[] = {"x"};
+    af_output_draws draws = {N, 1, names, values, zero, zero, zero};
+    af_weights_summary w;
+    char text[4096];
+    double mean, sd, q5, q50, q95;
+
+    af_weights_summarise(zero, N, &w);
+    print_summary_text(&draws, &w, 0, text, sizeof text);
+    const char *row = strstr(text, "\nx ");
+    assert_non_null(row);
+    assert_int_equal(sscanf(row, " x %lf %lf %lf %lf %lf", &mean, &sd, &q5, &q50, &q95), 5);
+    assert_true(fabs(mean - 1000.0) < 1e-6);
+    assert_true(sd > 5e-4 && sd < 7e-4);
+    assert_true(fabs(q5 - (1000.0 - 0.0009)) < 1e-5);
+    assert_true(fabs(q95 - (1000.0 + 0.0009)) < 1e-5);
+    assert_true(q95 - q5 > 1e-3);
+}
+
 /* Draws with log weight -inf or NaN weigh 0: the ESS, the weighted mean
  * and resampling leave them out, and the summary counts them. */
 static void summary_counts_zero_weights(void **state)
@@ -226,6 +255,7 @@ int main(void)
         cmocka_unit_test(resampling_follows_weights),
         cmocka_unit_test(summary_uses_weights),
         cmocka_unit_test(summary_counts_zero_weights),
+        cmocka_unit_test(summary_resolves_small_sd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
