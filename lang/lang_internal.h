@@ -21,8 +21,10 @@
  * included), plus one step per 16 variable elements copied at an if on a
  * parameter or a call. It bounds the compile time of loops that add no
  * graph nodes. Measured: 30 ns a step in a RelWithDebInfo build and 500 ns
- * in the sanitized fuzzing build, so at most 0.6 s and 10 s. */
-#define AF_MAX_LOWER_STEPS 20000000
+ * in the sanitized fuzzing build, so at most 0.3 s and 5 s. A loop over
+ * data adds a graph node every 2 to 3 steps, so AF_MAX_NODES stops it
+ * first. */
+#define AF_MAX_LOWER_STEPS 10000000
 #define AF_MAX_VECTOR_LEN 100000000  /* elements of one variable */
 /* Values kept in the graph's constants (data and values folded from data),
  * 160 MB. */
