@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     /* Each worker thread calls BLAS on its own small matrices, as afrun does. */
     openblas_set_num_threads(1);
 
-    af_target t = {target.d, 0, target_eval, &target, share_context, keep_context};
+    af_target t = {target.d, 0, target_eval, &target, share_context, keep_context, NULL};
     af_flow *flow = NULL;
     char message[600];
     if (af_flow_train(&t, &o, NULL, &flow, message, sizeof message)) {

@@ -26,6 +26,10 @@ typedef struct af_target {
     void *context;
     void *(*clone)(void *context);  /* may be NULL; returns NULL when out of memory */
     void (*release)(void *clone);   /* frees what clone returned */
+    /* May be NULL. Writes the point X (DIM values) in the user's terms for
+     * an error message, such as "mu = 1.5, sigma = 0.2", into OUT (capacity
+     * LEN). Without it messages print "x = (x1, x2, ...)". */
+    void (*describe)(void *context, const double *x, char *out, size_t len);
 } af_target;
 
 /* Progress of training, reported once per logged iteration and once at the

@@ -36,7 +36,7 @@ typedef struct {
     double *grad;
     double loss;    /* sum over the unit's points */
     int status;     /* 0, 1 for a non-finite loss, -1 for a target error */
-    char message[400];
+    char message[1024];
 } unit_result;
 
 struct batch_work {
@@ -147,10 +147,9 @@ void batch_set_fallback(batch_work *w, const af_flow *flow)
             w->fallback = af_flow_block_beta(flow, k);
 }
 
-/* Formats up to four coordinates of the D-dimensional point X. */
-static void format_point(const double *x, size_t d, char *out, size_t len)
+void flow_format_point(const double *x, size_t d, char *out, size_t len)
 {
-    size_t used = (size_t)snprintf(out, len, "(");
+    size_t used = (size_t)snprintf(out, len, "x = (");
     for (size_t j = 0; j < d && j < 4 && used < len; j++)
         used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
     if (used < len)
@@ -159,10 +158,11 @@ static void format_point(const double *x, size_t d, char *out, size_t len)
 
 /* Explains a non-finite loss over B points: the first point whose
  * log-density or score is not finite, or else a diverged flow. */
-static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const double *x,
-                             int own_path, char *msg, size_t len)
+static void explain_bad_loss(const thread_work *t, const af_target *target, size_t b,
+                             size_t d, const double *x, char *msg, size_t len)
 {
-    char point[160];
+    char point[400];
+    const int own_path = target->own_path;
 
     for (size_t p = 0; p < b; p++) {
         int bad_score = 0;
@@ -172,24 +172,27 @@ static void explain_bad_loss(const thread_work *t, size_t b, size_t d, const dou
         if (isfinite(lq) && !bad_score)
             continue;
 
-        format_point(x + p * d, d, point, sizeof point);
+        if (target->describe)
+            target->describe(t->context, x + p * d, point, sizeof point);
+        else
+            flow_format_point(x + p * d, d, point, sizeof point);
         if (isnan(lq))
-            snprintf(msg, len, "the log-density is NaN at x = %s; look for an invalid "
+            snprintf(msg, len, "the log-density is NaN at %s; look for an invalid "
                      "argument there (log or sqrt of a negative number, 0/0) or NaN in the data",
                      point);
         else if (lq > 0)
-            snprintf(msg, len, "the log-density is +inf at x = %s, so the density is improper "
+            snprintf(msg, len, "the log-density is +inf at %s, so the density is improper "
                      "or overflows there", point);
         else if (isinf(lq) && own_path)
-            snprintf(msg, len, "the log-density is -inf at x = %s, below annealing_level 1 or "
+            snprintf(msg, len, "the log-density is -inf at %s, below annealing_level 1 or "
                      "with no block below it; a model's own path must stay finite below "
                      "level 1 (a wall as a penalty that steepens with the level) so that "
                      "training can move the mass out of it", point);
         else if (isinf(lq))
-            snprintf(msg, len, "the log-density is -inf at x = %s: outside the support, or an "
+            snprintf(msg, len, "the log-density is -inf at %s: outside the support, or an "
                      "invalid argument such as a non-positive scale", point);
         else
-            snprintf(msg, len, "the gradient of the log-density is not finite at x = %s", point);
+            snprintf(msg, len, "the gradient of the log-density is not finite at %s", point);
         return;
     }
     snprintf(msg, len, "the flow diverged (its log-determinant or path length is not "
@@ -279,7 +282,7 @@ static void run_unit(void *context, size_t thread, size_t u)
     }
     r->loss = sum;
     if (!isfinite(sum)) {
-        explain_bad_loss(t, b, d, x, w->target->own_path, r->message, sizeof r->message);
+        explain_bad_loss(t, w->target, b, d, x, r->message, sizeof r->message);
         r->status = 1;
         return;
     }

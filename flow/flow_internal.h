@@ -202,6 +202,10 @@ const double *flow_block_weights(const struct af_flow *flow, size_t block);
  * the flow as needed. Returns 0, or -1 when out of memory. */
 int flow_append(struct af_flow *flow, double beta, const double *theta);
 
+/* Formats the D-dimensional point X as "x = (x1, ...)", with up to four
+ * coordinates, for messages. */
+void flow_format_point(const double *x, size_t d, char *out, size_t len);
+
 #endif
 
 /* ---- standardisation (standardise.c) ---- */

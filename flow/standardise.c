@@ -471,10 +471,28 @@ static void *affine_clone(void *context)
     return copy;
 }
 
+/* Describes the standardised point Z by the user's point it maps to. */
+static void affine_describe(void *context, const double *z, char *out, size_t len)
+{
+    const affine_context *a = context;
+    double *x = malloc(a->map->d * sizeof *x);
+    if (!x) {
+        flow_format_point(z, a->map->d, out, len);
+        return;
+    }
+    flow_affine_apply(a->map, z, 1, x);
+    if (a->inner->describe)
+        a->inner->describe(a->context, x, out, len);
+    else
+        flow_format_point(x, a->map->d, out, len);
+    free(x);
+}
+
 int flow_affine_target(const af_target *inner, const flow_affine *map, af_target *out)
 {
     *out = *inner;
     out->eval = affine_eval;
+    out->describe = affine_describe;
     out->context = affine_context_new(inner, inner->context, 0, map);
     out->clone = inner->clone && inner->release ? affine_clone : NULL;
     out->release = affine_release;

@@ -391,6 +391,39 @@ static int eval_target(void *context, double level, const double *x, size_t n, d
     return af_eval_logp(t->eval, x, n, logq, score, msg, len);
 }
 
+/* Writes the unconstrained point X as the named, constrained values of
+ * the first parameters, then X itself: "mu = 1.5, sigma = 0.2
+ * (unconstrained point (1.5, -1.60944))". */
+static void describe_target_point(void *context, const double *x, char *out, size_t len)
+{
+    const target_context *t = context;
+    const size_t d = af_model_dim(t->model), shown = 6;
+    size_t columns = af_model_column_count(t->model);
+    size_t params = af_model_parameter_column_count(t->model);
+    double *values = malloc((columns ? columns : 1) * sizeof *values);
+    char ignored[256];
+    size_t used = 0;
+
+    out[0] = '\0';
+    if (values && af_model_constrain(t->model, x, values, ignored, sizeof ignored) == 0) {
+        for (size_t j = 0; j < params && j < shown && used < len; j++)
+            used += (size_t)snprintf(out + used, len - used, "%s%s = %.6g", j ? ", " : "",
+                                     af_model_column_name(t->model, j), values[j]);
+        if (params > shown && used < len)
+            used += (size_t)snprintf(out + used, len - used, ", ...");
+        if (used < len)
+            used += (size_t)snprintf(out + used, len - used, " (unconstrained point ");
+    }
+    int named = used > 0;
+    free(values);
+    if (used < len)
+        used += (size_t)snprintf(out + used, len - used, named ? "(" : "x = (");
+    for (size_t j = 0; j < d && j < shown && used < len; j++)
+        used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
+    if (used < len)
+        snprintf(out + used, len - used, "%s)%s", d > shown ? ", ..." : "", named ? ")" : "");
+}
+
 static void *clone_target(void *context)
 {
     const target_context *t = context;
@@ -767,7 +800,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
     int tty = isatty(STDERR_FILENO);
     target_context context = {s->model, s->eval};
     af_target target = {af_model_dim(s->model), af_model_uses_level(s->model), eval_target,
-                        &context, clone_target, release_target};
+                        &context, clone_target, release_target, describe_target_point};
     a->flow.progress = a->quiet ? NULL : show_progress;
     a->flow.progress_context = &tty;
     a->flow.block_done = save_block;

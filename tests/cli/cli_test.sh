@@ -62,7 +62,7 @@ check "no parameters is explained" grep -q "no parameters to sample" "$work/err"
 printf 'parameters { real x; }\nmodel { target += exp(exp(x)); }\n' >"$work/improper.afm"
 "$afrun" "$work/improper.afm" -o "$work/x.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
 check "improper density exits 1" test $? -eq 1
-check "improper density is explained" grep -q "log-density is +inf at x = (" "$work/err"
+check "improper density is explained" grep -q "log-density is +inf at x = [-0-9.e+]* (unconstrained point (" "$work/err"
 
 "$afrun" "$here/normal_mean.afm" "${fast[@]}" >"$work/out" 2>"$work/err"
 check "data block without --data exits 1" test $? -eq 1
@@ -333,6 +333,15 @@ printf 'parameters { real x; }\nmodel { target += log(-exp(x)); }\n' >"$work/log
 check "NaN everywhere exits 1" test $? -eq 1
 check "NaN everywhere is named" grep -q "log-density is NaN at x = .*log or sqrt" "$work/err"
 check "NaN everywhere is not called -inf" test "$(grep -c -- "-inf" "$work/err")" -eq 0
+cat >"$work/named.afm" <<'MODEL'
+parameters { real mu; real<lower=0> sigma; }
+model { mu ~ normal(0, 1); sigma ~ exponential(1); target += log(mu - 10); }
+MODEL
+"$afrun" "$work/named.afm" -o "$work/named.csv" "${fast[@]}" >"$work/out" 2>"$work/err"
+check "NaN point named exits 1" test $? -eq 1
+check "NaN point is named" \
+    grep -q "NaN at mu = [-0-9.e]*, sigma = [0-9.e]* (unconstrained point ([-0-9.e]*, [-0-9.e]*))" \
+    "$work/err"
 "$afrun" "$work/sqrt.afm" -o "$work/sqrt_draws.csv" "${fast[@]}" --samples 500 >"$work/out" \
     2>"$work/err"
 check "NaN region exits 0" test $? -eq 0

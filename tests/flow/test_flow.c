@@ -176,7 +176,7 @@ static int train_gauss(const gauss_target *g, af_flow **flow, size_t blocks)
     o.batch_size = 500;
     o.iterations = 250;
     o.seed = 42;
-    af_target t = {g->d, 0, gauss_eval, (void *)g, NULL, NULL};
+    af_target t = {g->d, 0, gauss_eval, (void *)g, NULL, NULL, NULL};
     char msg[256];
     return af_flow_train(&t, &o, NULL, flow, msg, sizeof msg);
 }
@@ -312,7 +312,7 @@ static void resumed_run_equals_full_run(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *full, *part, *resumed;
     char msg[256];
@@ -348,7 +348,7 @@ static void resumed_run_keeps_ess_rule(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, 2.0}, {0.5, 1.0}};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *full, *part, *resumed;
     char msg[256];
@@ -383,7 +383,7 @@ static void resumed_run_keeps_ess_rule(void **state)
 static af_flow *train_small_gauss(af_flow_options *o)
 {
     gauss_target g = {2, {0.0, 0.0}, {1.0, 2.0}};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     af_flow *flow = NULL;
     char msg[256];
     small_options(o, 2);
@@ -547,7 +547,7 @@ static const tilted_target tilted = {{1000.0, 5.0}, {1e-3, 1e-2}, 0.8};
 static void standardisation_finds_laplace_map(void **state)
 {
     (void)state;
-    af_target t = {2, 0, tilted_eval, (void *)&tilted, NULL, NULL};
+    af_target t = {2, 0, tilted_eval, (void *)&tilted, NULL, NULL, NULL};
     flow_affine *map;
     char note[400], msg[256];
 
@@ -587,9 +587,9 @@ static int two_peaks_eval(void *ctx, double level, const double *x, size_t n, do
 static void standardisation_keeps_easy_and_multimodal_targets(void **state)
 {
     (void)state;
-    af_target peaks = {1, 0, two_peaks_eval, NULL, NULL, NULL};
+    af_target peaks = {1, 0, two_peaks_eval, NULL, NULL, NULL, NULL};
     gauss_target unit = {2, {0.5, -0.5}, {1.2, 0.8}};
-    af_target near = {2, 0, gauss_eval, &unit, NULL, NULL};
+    af_target near = {2, 0, gauss_eval, &unit, NULL, NULL, NULL};
     flow_affine *map;
     char note[400], msg[256];
 
@@ -607,7 +607,7 @@ static void standardisation_keeps_easy_and_multimodal_targets(void **state)
 static void standardised_flow_samples_target_scale(void **state)
 {
     (void)state;
-    af_target t = {2, 0, tilted_eval, (void *)&tilted, NULL, NULL};
+    af_target t = {2, 0, tilted_eval, (void *)&tilted, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow, *back;
     char msg[256];
@@ -677,7 +677,7 @@ static void plateau_ends_blocks_early(void **state)
 {
     (void)state;
     gauss_target g = {2, {0.5, 0.0}, {1.0, 1.5}};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -720,7 +720,7 @@ static int record_beta(void *ctx, const af_flow *flow, char *msg, size_t len)
 static void adaptive_schedule_bounds_steps(void **state)
 {
     (void)state;
-    af_target peaks = {1, 0, two_peaks_eval, NULL, NULL, NULL};
+    af_target peaks = {1, 0, two_peaks_eval, NULL, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     beta_record r = {{0}, 0};
@@ -769,7 +769,7 @@ static int cut_normal_eval(void *ctx, double level, const double *x, size_t n, d
 static void minus_inf_region_trains(void **state)
 {
     (void)state;
-    af_target t = {1, 0, cut_normal_eval, NULL, NULL, NULL};
+    af_target t = {1, 0, cut_normal_eval, NULL, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -830,7 +830,7 @@ static void nan_loss_retries_block(void **state)
 {
     (void)state;
     flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 2, 0};
-    af_target t = {2, 0, flaky_eval, &f, NULL, NULL};
+    af_target t = {2, 0, flaky_eval, &f, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -863,7 +863,7 @@ static void extra_blocks_follow_ess(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, -1.0}, {0.7, 1.4}};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
     char msg[256];
@@ -1014,7 +1014,7 @@ static void thread_count_does_not_change_results(void **state)
 {
     (void)state;
     gauss_target g = {2, {1.0, -1.0}, {0.7, 1.4}};
-    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context};
+    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context, NULL};
     af_flow_options o;
     af_flow *one, *two;
     char msg[256];

@@ -94,7 +94,7 @@ static void mala_keeps_gaussian_invariant(void **state)
 {
     (void)state;
     gauss_target g = {{1.0, -2.0}, {0.5, 1.5}, -INFINITY, 0};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     langevin_work *w = langevin_work_new(&t, N, 1);
     double *x = draw_gaussian(g.mean, g.sd, 3);
     double step = 3.0, acceptance;
@@ -124,7 +124,7 @@ static void mala_reaches_geometric_level(void **state)
 {
     (void)state;
     gauss_target g = {{3.0, -1.0}, {0.5, 2.0}, -INFINITY, 0};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     langevin_work *w = langevin_work_new(&t, N, 1);
     const double zero[2] = {0.0, 0.0}, one[2] = {1.0, 1.0};
     double *x = draw_gaussian(zero, one, 4);
@@ -152,7 +152,7 @@ static void mala_keeps_points_outside_support(void **state)
 {
     (void)state;
     gauss_target g = {{0.0, 0.0}, {1.0, 1.0}, 0.0, 0};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     langevin_work *w = langevin_work_new(&t, N, 1);
     const double zero[2] = {0.0, 0.0}, one[2] = {1.0, 1.0};
     double *x = draw_gaussian(zero, one, 5), *before = malloc(N * 2 * sizeof *before);
@@ -183,7 +183,7 @@ static void mala_reports_target_error(void **state)
 {
     (void)state;
     gauss_target g = {{0.0, 0.0}, {1.0, 1.0}, -INFINITY, 1};
-    af_target t = {2, 0, gauss_eval, &g, NULL, NULL};
+    af_target t = {2, 0, gauss_eval, &g, NULL, NULL, NULL};
     langevin_work *w = langevin_work_new(&t, 10, 1);
     double x[20] = {0}, step = 1.0, acceptance;
     char msg[256] = "";
@@ -250,7 +250,7 @@ static void training_with_langevin_is_reproducible(void **state)
 {
     (void)state;
     gauss_target g = {{1.0, -1.0}, {0.7, 1.4}, -INFINITY, 0};
-    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context};
+    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context, NULL};
     af_flow_options o;
     af_flow *plain, *moved, *threaded, *part, *resumed;
     size_t lines = 0, finished = 0;
@@ -296,7 +296,7 @@ static void mala_threads_give_same_points(void **state)
 {
     (void)state;
     gauss_target g = {{0.5, 0.5}, {1.0, 2.0}, -INFINITY, 0};
-    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context};
+    af_target t = {2, 0, gauss_eval, &g, share_context, keep_context, NULL};
     langevin_work *one = langevin_work_new(&t, N, 1), *three = langevin_work_new(&t, N, 3);
     double *x1 = draw_gaussian(g.mean, g.sd, 8), *x3 = malloc(N * 2 * sizeof *x3);
     double step1 = 1.0, step3 = 1.0, a1, a3;

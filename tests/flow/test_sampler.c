@@ -38,7 +38,7 @@ static int tilted_eval(void *ctx, double level, const double *x, size_t n, doubl
 /* Trains one small flow for every test of this file. */
 static int train_flow(void **state)
 {
-    af_target t = {2, 0, tilted_eval, NULL, NULL, NULL};
+    af_target t = {2, 0, tilted_eval, NULL, NULL, NULL, NULL};
     af_flow_options o;
     char msg[256];
 

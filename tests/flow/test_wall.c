@@ -52,7 +52,7 @@ static int wall_eval(void *ctx, double level, const double *x, size_t n, double 
 /* Trains a tiny flow for the target T. Returns af_flow_train's status. */
 static int train_wall(wall_target *t, af_flow **flow, char *msg, size_t len)
 {
-    af_target target = {2, 1, wall_eval, t, NULL, NULL};
+    af_target target = {2, 1, wall_eval, t, NULL, NULL, NULL};
     af_flow_options o;
 
     af_flow_options_default(&o);
