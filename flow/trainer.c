@@ -631,7 +631,10 @@ static int run_block(trainer *tr, size_t k, size_t blocks, double beta, double *
         if (rc) {
             snprintf(why, len, "block %zu (beta %.4g), iteration %zu: %s", k + 1, beta, it,
                      detail);
-            return rc > 0 ? 1 : -1;
+            /* The first iteration evaluates the warm start on the block's
+             * first batch before any step, so a retry with a smaller step
+             * would meet the same loss. */
+            return rc > 0 && it > 1 ? 1 : -1;
         }
 
         acc += loss;

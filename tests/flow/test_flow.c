@@ -797,12 +797,17 @@ static void minus_inf_region_trains(void **state)
     af_flow_free(flow);
 }
 
-/* A target that returns NaN at every point on its first calls: the trainer
- * restores the block's warm start, logs a retry and finishes. (A NaN at only
+/* A target that returns NaN at every point on some calls: after GOOD_CALLS
+ * good calls the next BAD_CALLS, and with PERIOD > 0 every PERIOD-th call.
+ * Training calls it once per iteration. A failure after the first
+ * iteration makes the trainer restore the block's warm start, log a retry
+ * and try again with a smaller step. A failure at the first iteration
+ * stops at once, because a smaller step cannot change it. (A NaN at only
  * some points of a unit trains like -inf and needs no retry.) */
 typedef struct {
     gauss_target g;
-    int bad_calls;
+    int good_calls, bad_calls, period;
+    int calls;
     int retries_logged;
 } flaky_target;
 
@@ -811,11 +816,15 @@ static int flaky_eval(void *ctx, double level, const double *x, size_t n, double
 {
     flaky_target *f = ctx;
     int rc = gauss_eval(&f->g, level, x, n, logq, score, msg, len);
-    if (f->bad_calls > 0) {
+    int bad = f->period > 0 && ++f->calls % f->period == 0;
+    if (f->good_calls > 0) {
+        f->good_calls--;
+    } else if (f->bad_calls > 0) {
         f->bad_calls--;
-        for (size_t p = 0; p < n; p++)
-            logq[p] = NAN;
+        bad = 1;
     }
+    for (size_t p = 0; bad && p < n; p++)
+        logq[p] = NAN;
     return rc;
 }
 
@@ -826,10 +835,29 @@ static void count_retry(void *ctx, const char *line)
         f->retries_logged++;
 }
 
+/* Trains T, which must fail after RETRIES logged retries at WHERE (an
+ * "iteration N:" text), with "after retries" in the message exactly when
+ * there were retries. */
+static void expect_training_failure(const af_target *t, const af_flow_options *o,
+                                    flaky_target *f, int retries, const char *where)
+{
+    af_flow *flow = NULL;
+    char msg[256];
+
+    f->retries_logged = 0;
+    assert_int_equal(af_flow_train(t, o, NULL, &flow, msg, sizeof msg), AF_FLOW_FAILED);
+    assert_null(flow);
+    assert_int_equal(f->retries_logged, retries);
+    assert_non_null(strstr(msg, "block 1"));
+    assert_non_null(strstr(msg, where));
+    assert_non_null(strstr(msg, "NaN"));
+    assert_int_equal(strstr(msg, "after retries") != NULL, retries > 0);
+}
+
 static void nan_loss_retries_block(void **state)
 {
     (void)state;
-    flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 2, 0};
+    flaky_target f = {{2, {0.0, 0.0}, {1.0, 1.0}}, 20, 1, 0, 0, 0};
     af_target t = {2, 0, flaky_eval, &f, NULL, NULL, NULL};
     af_flow_options o;
     af_flow *flow;
@@ -838,16 +866,20 @@ static void nan_loss_retries_block(void **state)
     o.standardise = 0;  /* the mode search would meet the NaNs first */
     o.log = count_retry;
     o.log_context = &f;
+
+    /* One bad iteration: one retry, then the block trains. */
     assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), 0);
-    assert_int_equal(f.retries_logged, 2);
+    assert_int_equal(f.retries_logged, 1);
     af_flow_free(flow);
 
+    /* The same iteration fails in every attempt: three retries, then an error. */
+    f.period = 21;
+    expect_training_failure(&t, &o, &f, 3, "iteration 21:");
+
+    /* Bad from the first iteration: an error at once. */
+    f.period = 0;
     f.bad_calls = 1000000;
-    f.retries_logged = 0;
-    assert_int_equal(af_flow_train(&t, &o, NULL, &flow, msg, sizeof msg), AF_FLOW_FAILED);
-    assert_null(flow);
-    assert_non_null(strstr(msg, "block 1"));
-    assert_non_null(strstr(msg, "NaN"));
+    expect_training_failure(&t, &o, &f, 0, "iteration 1:");
 }
 
 static void count_ess_line(void *ctx, const char *line)
