@@ -155,11 +155,42 @@ size_t lower_unconstrained_len(lowerer *l, const ast_decl *d, size_t len)
     return d->constraint == CONSTRAINT_SIMPLEX ? len - 1 : len;
 }
 
+static void index_text(const ast_decl *d, size_t e, char *out, size_t cap);
+static double bound_at(const double *bound, size_t n, size_t e);
+
+/* Rejects bounds from data that leave a parameter no values: a lower bound
+ * not below the upper one, a multiplier not above 0, or NaN. Bounds that
+ * depend on other parameters are not checked here. */
+static void check_known_bounds(lowerer *l, const ast_decl *d, const size_t *nodes, size_t len)
+{
+    const double *lo = nodes[0] == AF_GRAPH_NONE ? NULL : lower_known(l, nodes[0]);
+    const double *hi = nodes[1] == AF_GRAPH_NONE ? NULL : lower_known(l, nodes[1]);
+    const double *scale = nodes[3] == AF_GRAPH_NONE ? NULL : lower_known(l, nodes[3]);
+    char where[96];
+
+    for (size_t e = 0; e < len; e++) {
+        double a = lo ? bound_at(lo, lower_node_len(l, nodes[0]), e) : -INFINITY;
+        double b = hi ? bound_at(hi, lower_node_len(l, nodes[1]), e) : INFINITY;
+        double m = scale ? bound_at(scale, lower_node_len(l, nodes[3]), e) : 1.0;
+        if (a < b && m > 0.0)
+            continue;
+        index_text(d, e, where, sizeof where);
+        if (!(m > 0.0))
+            lower_fail(l, d->multiplier->span, "the multiplier scales the parameter, so it must "
+                       "be above 0", "the multiplier of '%s%s' is %.17g", d->name, where, m);
+        lower_fail(l, (lo ? d->lower : d->upper)->span,
+                   "check the bounds' data; a parameter needs lower < upper",
+                   "the bounds of '%s%s' leave no values: lower %.17g, upper %.17g", d->name,
+                   where, a, b);
+    }
+}
+
 size_t lower_constrain(lowerer *l, ast_decl *d, size_t z, size_t len)
 {
     size_t nodes[4] = {bound_node(l, d, d->lower, len), bound_node(l, d, d->upper, len),
                        bound_node(l, d, d->offset, len), bound_node(l, d, d->multiplier, len)};
     record_bounds(l, nodes, len, d->span);
+    check_known_bounds(l, d, nodes, len);
     switch (d->constraint) {
     case CONSTRAINT_BOUNDS:
         return constrain_bounds(l, nodes[0], nodes[1], z, len, d->span);
