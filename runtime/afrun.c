@@ -699,6 +699,59 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
     return 0;
 }
 
+/* Points at which warn_flat_directions evaluates the score. */
+enum { FLAT_CHECK_POINTS = 8 };
+
+/* Warns about each unconstrained coordinate on which the log-density at
+ * level 1 does not depend: its score is exactly 0 at every finite one of a
+ * few spread points. Such a parameter has no prior and no likelihood term,
+ * so the target is improper along it.
+ * NOTE: a parameter with only a lower bound and no prior is improper too,
+ * but the log-Jacobian gives it a score of 1, so it is not caught here. */
+static void warn_flat_directions(afrun_state *s)
+{
+    const size_t d = af_model_dim(s->model), n = FLAT_CHECK_POINTS;
+    double *z = malloc(n * d * sizeof *z), *score = malloc(n * d * sizeof *score);
+    double logp[FLAT_CHECK_POINTS];
+    char msg[256];
+
+    /* Deterministic points spread over [-1.5, 1.5] in every coordinate. */
+    for (size_t p = 0; p < n && z; p++)
+        for (size_t j = 0; j < d; j++)
+            z[p * d + j] = 1.5 * sin(1.0 + 1.7 * (double)p + 2.3 * (double)j);
+    af_eval_set_level(s->eval, 1.0);
+    if (!z || !score || af_eval_logp(s->eval, z, n, logp, score, msg, sizeof msg)) {
+        free(z);
+        free(score);
+        return;
+    }
+
+    int named = af_model_parameter_column_count(s->model) == d;
+    for (size_t j = 0; j < d; j++) {
+        size_t finite = 0, flat = 0;
+        for (size_t p = 0; p < n; p++) {
+            if (!isfinite(logp[p]))
+                continue;
+            finite++;
+            flat += score[p * d + j] == 0.0;
+        }
+        if (finite < 2 || flat < finite)
+            continue;
+        char name[128];
+        if (named)
+            snprintf(name, sizeof name, "%s", af_model_column_name(s->model, j));
+        else
+            snprintf(name, sizeof name, "unconstrained coordinate %zu", j + 1);
+        fprintf(stderr,
+                "afrun: warning: the log-density does not change with %s (its derivative is "
+                "exactly 0 at %zu points), so the target is improper along it and its draws "
+                "and log Z mean nothing. Give it a prior, or remove it if it is unused.\n",
+                name, finite);
+    }
+    free(z);
+    free(score);
+}
+
 /* Below this fraction of the draws, the importance-weight ESS shows that the
  * flow has not reached the target (a well-trained flow keeps most of it). */
 #define LOW_ESS_FRACTION 0.1
@@ -892,6 +945,7 @@ static int run(afrun_args *a, afrun_state *s)
         return -1;
     }
 
+    warn_flat_directions(s);
     double start = now_seconds();
     int rc = obtain_flow(a, s, msg, sizeof msg);
     double trained = now_seconds();

@@ -128,6 +128,7 @@ check "flow file written" test -s "$work/a.flow"
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
     --seed 7 -o "$work/a.csv" "${loud[@]}" >"$work/summary" 2>"$work/err"
 check "second run reuses the flow" grep -q "reusing the trained flow in $work/a.flow" "$work/err"
+check "proper model has no flat warning" test "$(grep -c "does not change with" "$work/err")" -eq 0
 check "reused flow, same samples" cmp -s <(grep -v '^#' "$work/a.csv") <(grep -v '^#' "$work/b.csv")
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" -o "$work/a.csv" \
     "${fast[@]}" --iterations 81 >"$work/out" 2>"$work/err"
@@ -333,6 +334,11 @@ printf 'parameters { real x; }\nmodel { target += log(-exp(x)); }\n' >"$work/log
 check "NaN everywhere exits 1" test $? -eq 1
 check "NaN everywhere is named" grep -q "log-density is NaN at x = .*log or sqrt" "$work/err"
 check "NaN everywhere is not called -inf" test "$(grep -c -- "-inf" "$work/err")" -eq 0
+printf 'parameters { real x; vector[2] y; }\nmodel { x ~ normal(0, 1); y[1] ~ normal(0, 1); }\n' \
+    >"$work/flat.afm"
+"$afrun" "$work/flat.afm" -o "$work/flat.csv" "${fast[@]}" --samples 200 >"$work/out" 2>"$work/err"
+check "flat direction is named" grep -q "does not change with y.2 (its derivative" "$work/err"
+check "flat direction names only y.2" test "$(grep -c "does not change with" "$work/err")" -eq 1
 cat >"$work/named.afm" <<'MODEL'
 parameters { real mu; real<lower=0> sigma; }
 model { mu ~ normal(0, 1); sigma ~ exponential(1); target += log(mu - 10); }
