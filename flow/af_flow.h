@@ -210,6 +210,19 @@ int af_flow_sample_with(const af_flow *flow, const af_flow_options *options, siz
                         double *x, double *log_rho, af_sample_stats *stats, char *message,
                         size_t message_len);
 
+/* Moves the N points X (the target's coordinates, N x dim, in place) by
+ * STEPS Metropolis-adjusted Langevin steps that leave TARGET at level 1
+ * invariant, in FLOW's standardised coordinates. The step size starts at
+ * 1.65 dim^(-1/6) and adapts towards an acceptance rate of 0.574 between
+ * steps; *ACCEPTANCE returns the mean acceptance rate. Applied to draws
+ * resampled by their importance weights, the moves spread out repeated
+ * rows without changing the distribution. The moves do not depend on
+ * THREADS. Returns 0, or non-zero with a message (a target error, or out
+ * of memory). */
+int af_flow_move(const af_flow *flow, const af_target *target, double *x, size_t n,
+                 size_t steps, uint64_t seed, size_t threads, double *acceptance,
+                 char *message, size_t message_len);
+
 /* Draws N samples X (N x dim) from the flow with the random stream SEED, on
  * THREADS threads (the samples do not depend on it), and
  * writes each sample's flow log-density LOG_RHO[N], from the exact

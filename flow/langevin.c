@@ -250,3 +250,48 @@ int langevin_run(langevin_work *w, double beta, double *x, size_t n, size_t step
     *acceptance = total_tried ? (double)total_accepted / (double)total_tried : 0.0;
     return 0;
 }
+
+/* The random streams of af_flow_move start here, far above the others:
+ * small numbers, and block k + 1 shifted left by 32 bits in training. */
+#define MOVE_STREAM ((uint64_t)1 << 56)
+
+int af_flow_move(const af_flow *flow, const af_target *target, double *x, size_t n,
+                 size_t steps, uint64_t seed, size_t threads, double *acceptance, char *msg,
+                 size_t len)
+{
+    const size_t d = target->dim;
+    const flow_affine *map = flow_get_affine(flow);
+    af_target seen = *target;
+    double *z = NULL;
+    langevin_work *w = NULL;
+    int rc = -1;
+
+    *acceptance = 0.0;
+    if (d != af_flow_dim(flow)) {
+        snprintf(msg, len, "moves of a %zu-dimensional target with a %zu-dimensional flow", d,
+                 af_flow_dim(flow));
+        return -1;
+    }
+    if (n == 0 || steps == 0)
+        return 0;
+    if (map && flow_affine_target(target, map, &seen)) {
+        snprintf(msg, len, "out of memory for the Langevin moves");
+        return -1;
+    }
+    z = malloc(n * d * sizeof *z);
+    w = z ? langevin_work_new(&seen, n, threads) : NULL;
+    if (!w) {
+        snprintf(msg, len, "out of memory for the Langevin moves of %zu points", n);
+    } else {
+        double step = 1.65 * pow((double)d, -1.0 / 6.0);
+        af_flow_to_standard(flow, x, n, z);
+        rc = langevin_run(w, 1.0, z, n, steps, seed, MOVE_STREAM, &step, acceptance, msg, len);
+        if (rc == 0)
+            af_flow_from_standard(flow, z, n, x);
+    }
+    langevin_work_free(w);
+    free(z);
+    if (map)
+        flow_affine_target_free(&seen);
+    return rc;
+}

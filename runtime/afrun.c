@@ -39,6 +39,7 @@ typedef struct {
     int quiet;
     int retrain;
     int resample;
+    size_t resample_moves;  /* Langevin steps on the resampled draws */
     int constrained;
     int allow_extern;
     int no_standardise;
@@ -98,7 +99,10 @@ static void print_usage(FILE *out)
           "                       path with .flow in place of .csv)\n"
           "  --retrain            train anew even when the flow file matches\n"
           "  --resample           write draws resampled in proportion to their importance\n"
-          "                       weights (unweighted; rows may repeat)\n"
+          "                       weights (unweighted)\n"
+          "  --resample-moves N   with --resample: Metropolis-adjusted Langevin steps at\n"
+          "                       level 1 on the resampled draws, which spread out\n"
+          "                       repeated rows; 0 keeps the repeats (default 10)\n"
           "  --threads N          worker threads; the samples do not depend on it\n"
           "                       (default: the number of processors)\n"
           "  --log-prob POINTS    print lp__ and its gradient g.1..g.d (unconstrained)\n"
@@ -147,11 +151,13 @@ static size_t *count_option(afrun_args *a, const char *name, size_t *minimum)
     } counts[] = {{"--samples", 1},    {"--blocks", 1},     {"--final-blocks", 0},
                   {"--iterations", 1}, {"--train-size", 1}, {"--batch-size", 1},
                   {"--threads", 1},    {"--max-blocks", 1}, {"--max-final-blocks", 0},
-                  {"--hidden", 1},     {"--rk4-steps", 1}, {"--langevin-steps", 0}};
+                  {"--hidden", 1},     {"--rk4-steps", 1}, {"--langevin-steps", 0},
+                  {"--resample-moves", 0}};
     size_t *dest[] = {&a->samples,         &a->flow.blocks,     &a->flow.final_blocks,
                       &a->flow.iterations, &a->flow.train_size, &a->flow.batch_size,
                       &a->flow.threads,    &a->flow.max_blocks, &a->flow.max_final_blocks,
-                      &a->flow.hidden1,    &a->flow.substeps, &a->flow.langevin_steps};
+                      &a->flow.hidden1,    &a->flow.substeps, &a->flow.langevin_steps,
+                      &a->resample_moves};
 
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
         if (!strcmp(name, counts[k].name)) {
@@ -318,6 +324,7 @@ static int parse_args(afrun_args *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
     a->samples = 1000;
+    a->resample_moves = 10;
     a->output_path = "output.csv";
     af_flow_options_default(&a->flow);
     long processors = sysconf(_SC_NPROCESSORS_ONLN);
@@ -446,6 +453,14 @@ static void release_target(void *clone)
     free(t);
 }
 
+/* The model's log-density as a flow target, evaluated through CONTEXT. */
+static af_target model_target(const af_model *model, target_context *context)
+{
+    af_target target = {af_model_dim(model), af_model_uses_level(model), eval_target,
+                        context, clone_target, release_target, describe_target_point};
+    return target;
+}
+
 /* Exit status after Ctrl-C, as shells report a SIGINT (128 + 2). */
 #define EXIT_INTERRUPTED 130
 
@@ -572,6 +587,7 @@ static void fill_settings(settings_table *t, const afrun_args *a, const af_flow 
     add_setting(t, "flow_file", "%s", a->flow_path);
     add_setting(t, "threads", "%zu", f->threads);
     add_setting(t, "resampled", "%s", a->resample ? "true" : "false");
+    add_setting(t, "resample_moves", "%zu", a->resample ? a->resample_moves : 0);
     add_setting(t, "train_seconds", "%.1f", train_seconds);
     add_setting(t, "sample_seconds", "%.1f", sample_seconds);
 }
@@ -638,6 +654,38 @@ static int resample_draws(afrun_state *s, size_t n, size_t d, uint64_t seed, cha
     return rc;
 }
 
+/* Moves the N resampled draws by a->resample_moves Langevin steps at level
+ * 1, which keep the target invariant, so repeated rows spread out. The
+ * moved rows have a new lp__, no flow log-density (lp_approx__ NaN) and
+ * log_weight 0: they are unweighted draws. */
+static int move_draws(afrun_state *s, const afrun_args *a, size_t n, uint64_t seed, char *msg,
+                      size_t len)
+{
+    if (a->resample_moves == 0)
+        return 0;
+    target_context context = {s->model, s->eval};
+    af_target target = model_target(s->model, &context);
+    double acceptance;
+    char why[768];
+
+    if (af_flow_move(s->flow, &target, s->z, n, a->resample_moves, seed, a->flow.threads,
+                     &acceptance, why, sizeof why)) {
+        snprintf(msg, len, "Langevin moves of the resampled draws failed: %s", why);
+        return -1;
+    }
+    af_eval_set_level(s->eval, 1.0);
+    if (af_eval_logp(s->eval, s->z, n, s->lp, NULL, msg, len))
+        return -1;
+    for (size_t p = 0; p < n; p++) {
+        s->lp_approx[p] = NAN;
+        s->log_weight[p] = 0.0;
+    }
+    if (!a->quiet)
+        fprintf(stderr, "moved the resampled draws by %zu Langevin steps (%.0f%% accepted)\n",
+                a->resample_moves, 100.0 * acceptance);
+    return 0;
+}
+
 static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t len)
 {
     const size_t n = a->samples, d = af_model_dim(s->model);
@@ -685,7 +733,8 @@ static int draw_samples(afrun_state *s, const afrun_args *a, char *msg, size_t l
                                    sizeof census_msg))
         fprintf(stderr, "afrun: warning: no mode census: %s\n", census_msg);
     free(standard);
-    if (a->resample && resample_draws(s, n, d, sampling.seed, msg, len))
+    if (a->resample && (resample_draws(s, n, d, sampling.seed, msg, len) ||
+                        move_draws(s, a, n, sampling.seed, msg, len)))
         return -1;
     char why[768];
     for (size_t p = 0; p < n; p++) {
@@ -852,8 +901,7 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
 
     int tty = isatty(STDERR_FILENO);
     target_context context = {s->model, s->eval};
-    af_target target = {af_model_dim(s->model), af_model_uses_level(s->model), eval_target,
-                        &context, clone_target, release_target, describe_target_point};
+    af_target target = model_target(s->model, &context);
     a->flow.progress = a->quiet ? NULL : show_progress;
     a->flow.progress_context = &tty;
     a->flow.block_done = save_block;

@@ -145,8 +145,9 @@ run_normal "$work/a.csv"
 check "damaged flow file exits 1" test $? -eq 1
 check "damaged flow file is named" grep -q "a.flow exists and is not an afm flow file" "$work/err"
 
-# Resampling reuses the flow, writes as many rows, repeats some, and reports
-# the weights of the draws before resampling.
+# Resampling reuses the flow, writes as many rows, and reports the weights
+# of the draws before resampling. By default Langevin moves spread out the
+# repeated rows; with --resample-moves 0 some rows repeat.
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
     --seed 7 -o "$work/c.csv" --flow "$work/b.flow" "${fast[@]}" >"$work/plain" 2>"$work/err"
 "$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
@@ -157,7 +158,14 @@ check "resample is recorded" grep -qx "# resampled = true" "$work/a.csv"
 check "CSV has the keys rstan reads" grep -qx "# num_warmup = 0" "$work/a.csv"
 check "CSV ends as CmdStan's does" grep -q "^#  Elapsed Time: .* seconds (Warm-up)$" "$work/a.csv"
 check "resample keeps 4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
-check "resampled rows repeat" test "$(grep -v '^#' "$work/a.csv" | sort -u | wc -l)" -lt 4001
+check "moved rows are distinct" test "$(grep -v '^#' "$work/a.csv" | sort -u | wc -l)" -eq 4001
+check "moves are recorded" grep -qx "# resample_moves = 10" "$work/a.csv"
+check "moved rows are unweighted" test "$(grep -v '^#' "$work/a.csv" |
+    awk -F, 'NR > 1 && !($2 == "nan" && $3 == 0) { n++ } END { print n + 0 }')" -eq 0
+"$afrun" "$here/normal_mean.afm" --data "$here/normal_mean.json" --samples 4000 \
+    --seed 7 -o "$work/e.csv" --flow "$work/b.flow" --resample --resample-moves 0 "${fast[@]}" \
+    >/dev/null 2>"$work/err"
+check "resampled rows repeat" test "$(grep -v '^#' "$work/e.csv" | sort -u | wc -l)" -lt 4001
 check "resample keeps weight summary" cmp -s <(grep "importance-weight ESS" "$work/plain") \
     <(grep "importance-weight ESS" "$work/resampled")
 check "one-mode posterior has one cluster" \
@@ -185,6 +193,14 @@ check "--sample-seed equal to --seed repeats the draws" \
     cmp -s <(grep -v '^#' "$work/scales.csv") <(grep -v '^#' "$work/scales3.csv")
 check "census of unequal scales has one cluster" \
     grep -q "^mode census (unconstrained scale): 1 cluster of the 4000 draws" "$work/scales.out"
+# Langevin moves run in the standardised coordinates, so they keep b's
+# scale of 0.001 (its sd, within 10%).
+"$afrun" "$work/scales.afm" --samples 4000 -o "$work/scales4.csv" --flow "$work/scales.flow" \
+    --resample "${fast[@]}" >/dev/null 2>"$work/err"
+check "moves keep a small scale" awk -F, '/^[^#]/ && NR > 1 && $5 != "b" { n++; s += $5; ss += $5 * $5 }
+    END { sd = sqrt(ss / n - (s / n) ^ 2); exit !(sd > 0.0009 && sd < 0.0011) }' "$work/scales4.csv"
+check "moves spread the standardised draws" \
+    test "$(grep -v '^#' "$work/scales4.csv" | sort -u | wc -l)" -eq 4001
 
 # Posterior N(8 / 4.01, 1 / 4.01): mean 1.99501, sd 0.49938. Monte Carlo
 # error of the mean is 0.008; the rest of each bound is flow error. The
