@@ -223,6 +223,115 @@ static int read_json(cJSON *root, point_table *t, const char *path, char *msg, s
     return rc;
 }
 
+/* One value of a named point: its column name ("beta.2", "Sigma.1.2") and
+ * value. */
+typedef struct {
+    char name[256];
+    double value;
+} named_value;
+
+typedef struct {
+    named_value *items;
+    size_t count, capacity;
+} named_list;
+
+/* Adds the numbers of V, a number or nested arrays of numbers, to LIST
+ * under NAME with each array index appended as ".i" (from 1), the column
+ * names of afrun's CSV. Returns 0, or -1 with a message. */
+static int add_named(named_list *list, const char *name, const cJSON *v, size_t index,
+                     const char *path, char *msg, size_t len)
+{
+    if (cJSON_IsArray(v)) {
+        size_t i = 1;
+        for (const cJSON *item = v->child; item; item = item->next, i++) {
+            char inner[256];
+            if ((size_t)snprintf(inner, sizeof inner, "%s.%zu", name, i) >= sizeof inner) {
+                snprintf(msg, len, "%s: point %zu: the name '%s' is too long", path, index + 1,
+                         name);
+                return -1;
+            }
+            if (add_named(list, inner, item, index, path, msg, len))
+                return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) {
+        snprintf(msg, len, "%s: point %zu: '%s' is not a number or an array of numbers", path,
+                 index + 1, name);
+        return -1;
+    }
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? 2 * list->capacity : 64;
+        named_value *grown = realloc(list->items, capacity * sizeof *grown);
+        if (!grown) {
+            snprintf(msg, len, "out of memory reading %s", path);
+            return -1;
+        }
+        list->items = grown;
+        list->capacity = capacity;
+    }
+    snprintf(list->items[list->count].name, sizeof list->items[0].name, "%s", name);
+    list->items[list->count++].value = v->valuedouble;
+    return 0;
+}
+
+/* Reads one JSON object of named parameter values (CmdStan's inits layout:
+ * {"mu": 1.5, "beta": [0.1, 0.2]}) into a row of the table, in the model's
+ * parameter column order. Names that are not parameters are skipped.
+ * Returns 0, or -1 with a message. */
+static int read_named_point(const af_model *model, const cJSON *object, size_t index,
+                            point_table *t, const char *path, char *msg, size_t len)
+{
+    named_list list = {NULL, 0, 0};
+    double *row = malloc(t->width * sizeof *row);
+    int rc = row ? 0 : -1;
+
+    if (!row)
+        snprintf(msg, len, "out of memory reading %s", path);
+    for (const cJSON *v = object->child; rc == 0 && v; v = v->next)
+        rc = add_named(&list, v->string, v, index, path, msg, len);
+    for (size_t j = 0; rc == 0 && j < t->width; j++) {
+        const char *name = af_model_column_name(model, j);
+        size_t k = 0;
+        while (k < list.count && strcmp(list.items[k].name, name) != 0)
+            k++;
+        if (k == list.count) {
+            snprintf(msg, len, "%s: point %zu has no value for '%s'; give every parameter, "
+                     "with arrays for vectors and arrays of rows for matrices", path,
+                     index + 1, name);
+            rc = -1;
+            break;
+        }
+        row[j] = list.items[k].value;
+    }
+    if (rc == 0 && table_add_row(t, row)) {
+        snprintf(msg, len, "out of memory reading %s", path);
+        rc = -1;
+    }
+    free(list.items);
+    free(row);
+    return rc;
+}
+
+/* Reads a JSON object of named parameter values, or an array of them. */
+static int read_named_json(const af_model *model, const cJSON *root, point_table *t,
+                           const char *path, char *msg, size_t len)
+{
+    if (cJSON_IsObject(root))
+        return read_named_point(model, root, 0, t, path, msg, len);
+    size_t index = 0;
+    for (const cJSON *point = root->child; point; point = point->next, index++) {
+        if (!cJSON_IsObject(point)) {
+            snprintf(msg, len, "%s: point %zu: expected an object of named parameter values, "
+                     "as the other points", path, index + 1);
+            return -1;
+        }
+        if (read_named_point(model, point, index, t, path, msg, len))
+            return -1;
+    }
+    return 0;
+}
+
 /* Maps the table's points to unconstrained points Z (rows x d). */
 static int to_unconstrained(const af_model *model, const point_table *t, int constrained,
                             double *z, const char *path, char *msg, size_t len)
@@ -305,10 +414,18 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
     if (!text)
         return -1;
     const char *start = text + strspn(text, " \t\r\n");
-    if (*start == '[') {
+    if (*start == '[' || *start == '{') {
         cJSON *root = cJSON_Parse(start);
+        int named = root && (cJSON_IsObject(root) || cJSON_IsObject(root->child));
+        if (named) {
+            /* Named values are parameter values, with or without --constrained. */
+            constrained = 1;
+            t.width = af_model_parameter_column_count(model);
+        }
         if (!root)
             snprintf(msg, len, "%s: invalid JSON near '%.20s'", path, cJSON_GetErrorPtr());
+        else if (named)
+            rc = read_named_json(model, root, &t, path, msg, len);
         else
             rc = read_json(root, &t, path, msg, len);
         cJSON_Delete(root);

@@ -303,6 +303,31 @@ printf 'lp__,sigma,mu\n0,1.1051709180756477,0.5\n' >"$work/constrained.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/constrained.csv" --constrained >"$work/lp.c.out" \
     2>"$work/err"
 check "log-prob maps constrained columns" lp_row_ok "$work/lp.c.out"
+# A JSON object of named values, as in CmdStan's inits files, is constrained
+# without the flag; names that are not parameters are skipped.
+echo '{"sigma": 1.1051709180756477, "mu": 0.5, "note": [1, 2]}' >"$work/named.json"
+"$afrun" "$work/lp.afm" --log-prob "$work/named.json" >"$work/lp.n.out" 2>"$work/err"
+check "log-prob reads named values" lp_row_ok "$work/lp.n.out"
+cat >"$work/shapes.afm" <<'MODEL'
+parameters { vector[2] b; matrix[2, 3] M; }
+model { b ~ normal(0, 1); to_vector(M) ~ normal(0, 1); target += M[1, 2] + 2 * M[2, 1] + b[2]; }
+MODEL
+printf 'b.1,b.2,M.1.1,M.2.1,M.1.2,M.2.2,M.1.3,M.2.3\n1,2,11,21,12,22,13,23\n' >"$work/shapes.csv"
+echo '{"M": [[11, 12, 13], [21, 22, 23]], "b": [1, 2]}' >"$work/shapes.json"
+"$afrun" "$work/shapes.afm" --log-prob "$work/shapes.csv" --constrained >"$work/shapes.c.out" \
+    2>"$work/err"
+"$afrun" "$work/shapes.afm" --log-prob "$work/shapes.json" >"$work/shapes.n.out" 2>"$work/err"
+check "named vector and matrix follow their indices" \
+    cmp -s "$work/shapes.c.out" "$work/shapes.n.out"
+check "named matrix gradient is in column order" \
+    grep -qx "lp__,g.1,g.2,g.3,g.4,g.5,g.6,g.7,g.8" "$work/shapes.n.out"
+check "named matrix gradient values" awk -F, 'NR == 2 { exit !($5 == -19 && $6 == -11) }' \
+    "$work/shapes.n.out"
+echo '[{"mu": 0.5, "sigma": 1.1051709180756477}, {"mu": 0.5}]' >"$work/named2.json"
+"$afrun" "$work/lp.afm" --log-prob "$work/named2.json" >"$work/out" 2>"$work/err"
+check "named point without a parameter exits 1" test $? -eq 1
+check "named point without a parameter is named" \
+    grep -q "named2.json: point 2 has no value for 'sigma'" "$work/err"
 printf '0.5,0.1,7\n' >"$work/wide.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/wide.csv" >"$work/out" 2>"$work/err"
 check "log-prob wrong width exits 1" test $? -eq 1
