@@ -83,6 +83,14 @@ int check_assignable(ast_type to, ast_type from)
     return to.base == from.base;
 }
 
+/* Returns whether NAME could clash with afrun's own CSV columns: it ends
+ * in "__" (lp__, lp_approx__) or is log_weight. */
+static int reserved_column(const char *name)
+{
+    size_t n = strlen(name);
+    return (n >= 2 && strcmp(name + n - 2, "__") == 0) || strcmp(name, "log_weight") == 0;
+}
+
 void check_declare(checker *c, ast_decl *d)
 {
     ast_decl *previous = check_lookup(c, d->name);
@@ -92,6 +100,11 @@ void check_declare(checker *c, ast_decl *d)
     } else if (strcmp(d->name, "annealing_level") == 0 || strcmp(d->name, "target") == 0) {
         diag_error(&c->ctx->diag, d->name_span, "choose another name",
                    "'%s' is a reserved name", d->name);
+    } else if (reserved_column(d->name)) {
+        diag_error(&c->ctx->diag, d->name_span, "choose another name",
+                   "'%s' is a reserved name: afrun's output has the columns lp__, "
+                   "lp_approx__ and log_weight, and names ending in '__' are kept for such "
+                   "columns", d->name);
     }
     symbol *s = arena_alloc(&c->ctx->arena, sizeof *s);
     s->decl = d;
