@@ -15,6 +15,49 @@
 /* Ten significant digits: importance weights come from differences of
  * log-densities, so they need more than CmdStan's default of six. */
 #define NUMBER_FORMAT "%.10g"
+enum { CSV_DIGITS = 10 };
+
+/* Returns the significant digits that show a value as large as LARGEST
+ * with EXTRA digits of a spread SD, and at least LEAST (at most 17, which
+ * round-trips a double). */
+static int digits_for_spread(double largest, double sd, int extra, int least)
+{
+    if (!(sd > 0.0) || !isfinite(sd) || !(largest > 0.0) || !isfinite(largest))
+        return least;
+    int digits = (int)floor(log10(largest)) - (int)floor(log10(sd)) + extra;
+    if (digits < least)
+        return least;
+    if (digits > 17)
+        return 17;
+    return digits;
+}
+
+/* Returns the digits for column J of DRAWS: 10, or more when its values
+ * are close together next to their size, so that the file keeps 6 digits
+ * of their spread (a sd of 1e-6 around 1000 needs 15). */
+static int column_digits(const af_output_draws *draws, size_t j)
+{
+    double sum = 0.0, largest = 0.0;
+    size_t n = 0;
+    for (size_t p = 0; p < draws->n; p++) {
+        double v = draws->values[p * draws->columns + j];
+        if (!isfinite(v))
+            continue;
+        n++;
+        sum += v;
+        largest = fmax(largest, fabs(v));
+    }
+    if (n < 2)
+        return CSV_DIGITS;
+    double mean = sum / (double)n;
+    double spread = 0.0;
+    for (size_t p = 0; p < draws->n; p++) {
+        double v = draws->values[p * draws->columns + j];
+        if (isfinite(v))
+            spread += (v - mean) * (v - mean);
+    }
+    return digits_for_spread(largest, sqrt(spread / (double)(n - 1)), 6, CSV_DIGITS);
+}
 
 static void write_header(FILE *f, const af_output_setting *settings, size_t n_settings,
                          const af_output_draws *draws)
@@ -30,13 +73,19 @@ static void write_header(FILE *f, const af_output_setting *settings, size_t n_se
 
 static void write_rows(FILE *f, const af_output_draws *draws)
 {
+    int *digits = malloc((draws->columns ? draws->columns : 1) * sizeof *digits);
+    for (size_t j = 0; j < draws->columns; j++)
+        digits[j] = digits ? column_digits(draws, j) : CSV_DIGITS;
+
     for (size_t p = 0; p < draws->n; p++) {
         fprintf(f, NUMBER_FORMAT "," NUMBER_FORMAT "," NUMBER_FORMAT, draws->lp[p],
                 draws->lp_approx[p], draws->log_weight[p]);
         for (size_t j = 0; j < draws->columns; j++)
-            fprintf(f, "," NUMBER_FORMAT, draws->values[p * draws->columns + j]);
+            fprintf(f, ",%.*g", digits ? digits[j] : CSV_DIGITS,
+                    draws->values[p * draws->columns + j]);
         fputc('\n', f);
     }
+    free(digits);
 }
 
 /* Opens a new temporary file next to PATH, readable as the umask allows
@@ -237,14 +286,7 @@ static int summary_digits(double sd, const double *values, size_t n)
     for (size_t k = 0; k < n; k++)
         if (isfinite(values[k]) && fabs(values[k]) > largest)
             largest = fabs(values[k]);
-    if (!(sd > 0.0) || !isfinite(sd) || largest == 0.0)
-        return 5;
-    int digits = (int)floor(log10(largest)) - (int)floor(log10(sd)) + 2;
-    if (digits < 5)
-        return 5;
-    if (digits > 15)
-        return 15;
-    return digits;
+    return digits_for_spread(largest, sd, 2, 5);
 }
 
 int af_output_print_summary(FILE *out, const af_output_draws *draws,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -207,6 +208,50 @@ static void summary_resolves_small_sd(void **state)
     assert_true(q95 - q5 > 1e-3);
 }
 
+/* The CSV keeps the spread of a column whose values are close together
+ * next to their size: 1000 + 1e-7 k for k = 0..99 reads back within 1e-12,
+ * which 10 significant digits would round to a few values. A column of
+ * unit scale keeps 10 digits. */
+static void csv_keeps_small_spread(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    double values[2 * N], zero[N];
+    for (size_t p = 0; p < N; p++) {
+        values[2 * p] = 1000.0 + 1e-7 * (double)p;
+        values[2 * p + 1] = 1.0 / 3.0 + (double)p;
+        zero[p] = 0.0;
+    }
+    const char *names[] = {"x", "y"};
+    af_output_draws draws = {N, 2, names, values, zero, zero, zero};
+    char path[] = "/tmp/afm_test_csv_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char msg[256];
+    assert_int_equal(af_output_write_csv(path, NULL, 0, &draws, msg, sizeof msg), 0);
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    size_t row = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == 'l')
+            continue;
+        double lp, approx, weight, x, y;
+        assert_int_equal(sscanf(line, "%lf,%lf,%lf,%lf,%lf", &lp, &approx, &weight, &x, &y),
+                         5);
+        assert_true(row < N);
+        assert_true(fabs(x - values[2 * row]) < 1e-12);
+        assert_true(fabs(y - values[2 * row + 1]) < 1e-8);
+        assert_null(strstr(line, "0.33333333333"));
+        row++;
+    }
+    fclose(f);
+    unlink(path);
+    assert_int_equal(row, N);
+}
+
 /* Draws with log weight -inf or NaN weigh 0: the ESS, the weighted mean
  * and resampling leave them out, and the summary counts them. */
 static void summary_counts_zero_weights(void **state)
@@ -256,6 +301,7 @@ int main(void)
         cmocka_unit_test(summary_uses_weights),
         cmocka_unit_test(summary_counts_zero_weights),
         cmocka_unit_test(summary_resolves_small_sd),
+        cmocka_unit_test(csv_keeps_small_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
