@@ -805,12 +805,25 @@ static void warn_flat_directions(afrun_state *s)
  * flow has not reached the target (a well-trained flow keeps most of it). */
 #define LOW_ESS_FRACTION 0.1
 
+/* Above this fraction of the draws at weight 0 (outside the support), the
+ * flow puts mass where the target has none, which the warnings name first. */
+#define OUTSIDE_FRACTION 0.01
+
 static void warn_poor_weights(const af_weights_summary *weights, size_t n)
 {
     const af_weights_summary w = *weights;
     double fraction = w.ess / (double)n;
+    double outside = (double)w.zero_weights / (double)n;
 
-    if (fraction < LOW_ESS_FRACTION)
+    if (outside > OUTSIDE_FRACTION)
+        fprintf(stderr,
+                "afrun: warning: %zu of %zu draws (%.1f%%) fall where the log-density is -inf "
+                "or NaN, so the weighted estimates rest on the other draws. When the model's "
+                "support is narrower than its parameters' declared range (a reject, or a "
+                "density that is 0 somewhere), declare the bounds (<lower=0>, say) so that "
+                "every draw lies inside.\n",
+                w.zero_weights, n, 100.0 * outside);
+    else if (fraction < LOW_ESS_FRACTION)
         fprintf(stderr,
                 "afrun: warning: the importance-weight ESS is %.1f of %zu draws (%.1f%%), so "
                 "the flow is far from the target and the summary and log Z are not reliable. "

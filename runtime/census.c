@@ -728,7 +728,8 @@ void af_census_print(FILE *out, const af_census *c, const char *const *names, si
         fprintf(out, "the %zu draws", c->n);
     if (shown < c->clusters)
         fprintf(out, "; the %zu with the largest mass", shown);
-    fprintf(out, "\n%8s %9s %9s %9s   %s\n", "cluster", "draws", "mass", "(se)", "centre");
+    fprintf(out, "\n%8s %9s %9s %9s   %s\n", "cluster", "draws", "mass", "(se)",
+            "centre (output values)");
 
     double other_share = 1.0, other_mass = 1.0;
     for (size_t i = 0; i < shown; i++) {

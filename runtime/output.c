@@ -334,10 +334,15 @@ int af_output_print_summary(FILE *out, const af_output_draws *draws,
     free(col);
     free(weight);
 
-    fprintf(out,
-            "\n%zu draws; importance-weight ESS %.1f (%.1f%%); Pareto k %.2f; log Z %.4f "
-            "(se %.4f)",
-            n, w->ess, n ? 100.0 * w->ess / (double)n : 0.0, w->pareto_k, w->log_z, w->log_z_se);
+    fprintf(out, "\n%zu draws; importance-weight ESS %.1f (%.1f%%); ", n, w->ess,
+            n ? 100.0 * w->ess / (double)n : 0.0);
+    /* With the largest weight near the mean, the fit to the largest weights
+     * has nothing to describe and its k can be any value. */
+    if (w->max_ratio > AF_WEIGHTS_FLAT_RATIO)
+        fprintf(out, "Pareto k %.2f", w->pareto_k);
+    else
+        fprintf(out, "Pareto k not needed (largest weight %.2f times the mean)", w->max_ratio);
+    fprintf(out, "; log Z %.4f (se %.4f)", w->log_z, w->log_z_se);
     if (w->zero_weights > 0)
         fprintf(out, "; %zu draw%s outside the support (weight 0)", w->zero_weights,
                 w->zero_weights == 1 ? "" : "s");

@@ -400,6 +400,9 @@ check "NaN region has nan rows" test "$nan_rows" -gt 0
 check "NaN region rows are counted" \
     grep -q "; $nan_rows draws outside the support (weight 0)$" "$work/out"
 check "NaN region has no nan weights" test "$(grep -c "nan *$" "$work/out")" -eq 0
+check "NaN region names the cause" \
+    grep -q "draws (.*%) fall where the log-density is -inf or NaN" "$work/err"
+check "NaN region is not blamed on tails" test "$(grep -c "heavy tail" "$work/err")" -eq 0
 
 # print of a parameter runs at each --log-prob point (on stderr) and
 # never while training; a reject reached in generated quantities stops the

@@ -176,6 +176,8 @@ static void summary_uses_weights(void **state)
         double want_sd = weighted ? sqrt(18.75 / (1.0 - 20.0 / 64.0)) : sqrt(100.0 / 3.0);
         assert_true(fabs(mean - want_mean) < 1e-4);
         assert_true(fabs(sd - want_sd) < 1e-4);
+        /* The largest weight is 1.5 times the mean: k is not shown. */
+        assert_non_null(strstr(text, "Pareto k not needed (largest weight 1.50 times the mean)"));
     }
 }
 
