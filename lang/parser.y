@@ -669,6 +669,33 @@ static const char *source_text(const lang_context *ctx, af_span span)
     return f.text + (span.begin - f.base);
 }
 
+/* Returns a hint for a token of LEN bytes at TEXT that starts a Stan
+ * feature afm lacks, or NULL. The source after the token is read up to its
+ * file's end to tell `target()` and `T[` from other uses of the names. */
+static const char *unsupported_hint(const char *text, size_t len, const char *end)
+{
+    static const char *const types[] = {"cholesky_factor_corr", "cholesky_factor_cov",
+                                        "corr_matrix",          "cov_matrix",
+                                        "unit_vector",          "sum_to_zero_vector",
+                                        "row_stochastic_matrix", "column_stochastic_matrix"};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
+        if (strlen(types[k]) == len && strncmp(text, types[k], len) == 0)
+            return "afm does not support this Stan type yet; docs/language.md lists the "
+                   "differences from Stan";
+
+    const char *next = text + len;
+    while (next < end && (*next == ' ' || *next == '\t'))
+        next++;
+    if (len == 6 && strncmp(text, "target", 6) == 0 && next < end && *next == '(')
+        return "afm does not support target() yet: accumulate the terms in a local variable "
+               "as well";
+    if (len == 1 && text[0] == 'T' && next < end && *next == '[')
+        return "afm does not support truncation T[, ] yet: subtract the log of the "
+               "probability inside the bounds, as in target += -normal_lccdf(L | mu, sigma) "
+               "for T[L, ]";
+    return NULL;
+}
+
 /* Reports "expected A, B or C, found 'x'" at the unexpected token, or
  * "expected A before 'x'" at the end of the line before it. An invalid
  * token was already reported by the lexer. */
@@ -698,21 +725,29 @@ static int yyreport_syntax_error(const yypcontext_t *pc, void *scanner, lang_con
         snprintf(what, sizeof what, "'%.*s'", (int)(at.end - at.begin > 60 ? 60 : at.end - at.begin),
                  source_text(ctx, at));
 
+    const char *hint = NULL;
+    if (found != YYSYMBOL_YYEOF) {
+        diag_source f = diag_source_at(&ctx->diag, at.begin);
+        const char *text = source_text(ctx, at);
+        if (text[0] != '\0')
+            hint = unsupported_hint(text, at.end - at.begin, f.text + f.len);
+    }
+
     int semicolon = 0;
     for (int i = 0; i < count; i++)
         semicolon |= strcmp(yysymbol_name(expected[i]), "';'") == 0;
     if (found == YYSYMBOL_YYEOF)
         ctx->incomplete = 1;
     af_span line_end = end_of_previous_line(ctx, at.begin);
-    if (semicolon && line_end.end > 0 && found != YYSYMBOL_YYEOF)
+    if (semicolon && line_end.end > 0 && found != YYSYMBOL_YYEOF && !hint)
         diag_error(&ctx->diag, line_end, NULL, "expected %s before %s", list, what);
     else if (count > 0)
-        diag_error(&ctx->diag, at, NULL, "expected %s, found %s", list, what);
+        diag_error(&ctx->diag, at, hint, "expected %s, found %s", list, what);
     else if (found == YYSYMBOL_YYEOF)
         diag_error(&ctx->diag, at, "check that every '{' has a matching '}'",
                    "unexpected end of file");
     else
-        diag_error(&ctx->diag, at, NULL, "unexpected %s", what);
+        diag_error(&ctx->diag, at, hint, "unexpected %s", what);
     return 0;
 }
 
