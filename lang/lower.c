@@ -39,6 +39,11 @@ size_t lower_checked(lowerer *l, size_t id, af_span span)
 {
     if (id != AF_GRAPH_NONE)
         return id;
+    if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_NODES && l->block == ORIGIN_TDATA)
+        lower_fail(l, span, "transformed data loops are unrolled too, and each new value "
+                   "is a node: use functions on whole vectors (sum(1 ./ v), dot_product) or "
+                   "fewer iterations, and check that every while loop ends",
+                   "too many graph nodes (limit is %d)", AF_MAX_NODES);
     if (af_graph_status_of(l->ctx->graph) == AF_GRAPH_TOO_MANY_NODES)
         lower_fail(l, span, "loops are unrolled: write the loop as one vectorised statement "
                    "(y ~ normal(mu, sigma) on whole vectors) or use fewer iterations",
