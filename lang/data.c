@@ -60,6 +60,60 @@ static void line_and_column(const char *text, size_t offset, size_t *line, size_
     *col = offset - start + 1;
 }
 
+/* Reports JSON that cJSON could not parse, at LINE:COL (OFFSET in TEXT of
+ * LEN bytes), with the likely cause: an empty file, a file that ends too
+ * soon, or bare NaN or Infinity, which CmdStan's layout quotes. */
+static void describe_json_error(lang_context *ctx, const char *path, const char *text,
+                                size_t len, size_t offset, size_t line, size_t col)
+{
+    size_t rest = strspn(text + (offset < len ? offset : len), " \t\r\n");
+    const char *at = text + (offset < len ? offset : len);
+    if (strspn(text, " \t\r\n") >= len)
+        diag_file_error(&ctx->diag, path, 0, 0,
+                        "the data file is empty; it must be a JSON object such as "
+                        "{\"N\": 3, \"y\": [1.5, 2, 0.3]}");
+    else if (offset + rest >= len)
+        diag_file_error(&ctx->diag, path, line, col,
+                        "invalid JSON: the file ends before its last value is complete");
+    else if (strncmp(at, "NaN", 3) == 0 || strncmp(at, "Infinity", 8) == 0 ||
+             strncmp(at, "-Infinity", 9) == 0 || strncmp(at, "inf", 3) == 0 ||
+             strncmp(at, "-inf", 4) == 0 || strncmp(at, "nan", 3) == 0)
+        diag_file_error(&ctx->diag, path, line, col,
+                        "invalid JSON: write NaN and infinities as the strings \"NaN\", "
+                        "\"Inf\" and \"-Inf\", as CmdStan's JSON does");
+    else
+        diag_file_error(&ctx->diag, path, line, col, "invalid JSON near '%.*s'",
+                        (int)strcspn(at, "\r\n") < 20 ? (int)strcspn(at, "\r\n") : 20, at);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sets *REPEATED to a name that OBJECT holds twice, or NULL. Returns 0, or
+ * -1 when out of memory. cJSON keeps every copy of a repeated name, and a
+ * lookup would silently take the first. */
+static int find_repeated_name(const cJSON *object, const char **repeated)
+{
+    size_t n = (size_t)cJSON_GetArraySize(object);
+    *repeated = NULL;
+    if (n < 2)
+        return 0;
+    const char **names = malloc(n * sizeof *names);
+    if (names == NULL)
+        return -1;
+    size_t k = 0;
+    for (const cJSON *item = object->child; item != NULL && k < n; item = item->next)
+        names[k++] = item->string;
+    qsort(names, k, sizeof *names, compare_names);
+    for (size_t i = 1; i < k && *repeated == NULL; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            *repeated = names[i];
+    free(names);
+    return 0;
+}
+
 int lang_load_json(lang_context *ctx, const char *path, cJSON **root)
 {
     size_t len = 0;
@@ -74,7 +128,7 @@ int lang_load_json(lang_context *ctx, const char *path, cJSON **root)
         size_t line, col;
         size_t offset = end != NULL && end >= text ? (size_t)(end - text) : 0;
         line_and_column(text, offset, &line, &col);
-        diag_file_error(&ctx->diag, path, line, col, "invalid JSON");
+        describe_json_error(ctx, path, text, len, offset, line, col);
         free(text);
         return -1;
     }
@@ -86,7 +140,18 @@ int lang_load_json(lang_context *ctx, const char *path, cJSON **root)
         *root = NULL;
         return -1;
     }
-    return 0;
+    const char *repeated = NULL;
+    if (find_repeated_name(*root, &repeated) != 0) {
+        diag_file_error(&ctx->diag, path, 0, 0, "out of memory checking the data's names");
+    } else if (repeated != NULL) {
+        diag_file_error(&ctx->diag, path, 0, 0,
+                        "'%s' appears more than once; keep one value for it", repeated);
+    } else {
+        return 0;
+    }
+    cJSON_Delete(*root);
+    *root = NULL;
+    return -1;
 }
 
 /* Describes a JSON value for "found ..." in messages. */
@@ -228,7 +293,10 @@ static int read_scalar(data_request *r, const cJSON *item, size_t depth)
     double *out = &r->values[flat_offset(r)];
     if ((is_int ? read_int(item, out) : read_real(item, out)) == 0)
         return 0;
-    return mismatch(r, depth, is_int ? "an int" : "a real", item);
+    const char *want = is_int ? "an int" : "a real";
+    if (is_int && cJSON_IsNumber(item) && item->valuedouble == floor(item->valuedouble))
+        want = "an int (from -2147483648 to 2147483647)";
+    return mismatch(r, depth, want, item);
 }
 
 /* Reads dimension DEPTH of the value: a JSON array of shape[DEPTH] items,
