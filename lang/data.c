@@ -91,7 +91,7 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sets *REPEATED to a name that OBJECT holds twice, or NULL. Returns 0, or
+/* Sets *REPEATED to a name that OBJECT contains twice, or NULL. Returns 0, or
  * -1 when out of memory. cJSON keeps every copy of a repeated name, and a
  * lookup would silently take the first. */
 static int find_repeated_name(const cJSON *object, const char **repeated)
