@@ -500,13 +500,24 @@ static int save_block(void *context, const af_flow *flow, char *msg, size_t len)
 
 /* Progress on stderr: one updating line on a terminal, else a line per
  * block. */
+/* Seconds between progress lines within a block when stderr is not a
+ * terminal, so that a log shows a slow block is alive. */
+#define PROGRESS_LOG_SECONDS 30.0
+
+typedef struct {
+    int tty;
+    double printed;  /* training seconds at the last line */
+} progress_state;
+
 static void show_progress(void *context, const af_flow_progress *p)
 {
-    int tty = *(const int *)context;
+    progress_state *state = context;
+    int tty = state->tty;
     int block_done = p->block_done;
 
-    if (!tty && !block_done)
+    if (!tty && !block_done && p->seconds - state->printed < PROGRESS_LOG_SECONDS)
         return;
+    state->printed = p->seconds;
     char block[48];
     if (p->blocks)
         snprintf(block, sizeof block, "%zu/%zu", p->block, p->blocks);
@@ -912,11 +923,11 @@ static int obtain_flow(afrun_args *a, afrun_state *s, char *msg, size_t len)
         fprintf(stderr, "resuming from %s at block %zu\n", a->flow_path,
                 af_flow_block_count(saved) + 1);
 
-    int tty = isatty(STDERR_FILENO);
+    progress_state progress = {isatty(STDERR_FILENO), 0.0};
     target_context context = {s->model, s->eval};
     af_target target = model_target(s->model, &context);
     a->flow.progress = a->quiet ? NULL : show_progress;
-    a->flow.progress_context = &tty;
+    a->flow.progress_context = &progress;
     a->flow.block_done = save_block;
     a->flow.block_context = &sink;
     a->flow.stop = should_stop;
