@@ -74,15 +74,22 @@ static size_t split_fields(char *line, char **fields, size_t max)
     }
 }
 
+/* Reads TEXT as a number. Returns 0, -1 when it is not a number, or -2
+ * when it is one beyond the largest double (1e400). */
 static int parse_number(const char *text, double *out)
 {
     char *end;
     while (*text == ' ' || *text == '\t' || *text == '"')
         text++;
+    errno = 0;
     *out = strtod(text, &end);
+    /* A written number beyond the largest double is an error; "inf" is not. */
+    int overflow = errno == ERANGE && isinf(*out);
     while (*end == ' ' || *end == '\t' || *end == '"' || *end == '\r')
         end++;
-    return end != text && *end == '\0' ? 0 : -1;
+    if (end == text || *end != '\0')
+        return -1;
+    return overflow ? -2 : 0;
 }
 
 /* Where each point value comes from in a CSV row: a column index per value. */
@@ -131,6 +138,13 @@ static int read_csv_line(const af_model *model, char *line, size_t line_no, int 
     }
 
     double first;
+    for (size_t k = 0; k < n; k++) {
+        if (parse_number(fields[k], &first) == -2) {
+            snprintf(msg, len, "%s:%zu: '%s' in column %zu is beyond the largest double "
+                     "(about 1.8e308)", path, line_no, fields[k], k + 1);
+            return -1;
+        }
+    }
     if (t->rows == 0 && map->row_width == 0 && parse_number(fields[0], &first) != 0) {
         for (size_t k = 0; k < n; k++)
             fields[k][strcspn(fields[k], "\r")] = '\0';

@@ -328,6 +328,11 @@ echo '[{"mu": 0.5, "sigma": 1.1051709180756477}, {"mu": 0.5}]' >"$work/named2.js
 check "named point without a parameter exits 1" test $? -eq 1
 check "named point without a parameter is named" \
     grep -q "named2.json: point 2 has no value for 'sigma'" "$work/err"
+printf '0.5,1e400\n' >"$work/huge.csv"
+"$afrun" "$work/lp.afm" --log-prob "$work/huge.csv" >"$work/out" 2>"$work/err"
+check "log-prob number beyond a double exits 1" test $? -eq 1
+check "log-prob number beyond a double is named" \
+    grep -q "huge.csv:1: '1e400' in column 2 is beyond the largest double" "$work/err"
 printf '0.5,0.1,7\n' >"$work/wide.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/wide.csv" >"$work/out" 2>"$work/err"
 check "log-prob wrong width exits 1" test $? -eq 1
