@@ -124,6 +124,17 @@ static void append_located(diag *d, af_span span, const char *kind, const char *
     append_vformat(d, format, ap);
     append_bytes(d, "\n", 1);
     append_source_line(d, &f, at, end, line_start);
+
+    /* The chain of #include directives that read the file, innermost first. */
+    diag_source g = f;
+    for (int depth = 0; g.directive.end > 0 && depth <= AF_MAX_INCLUDE_DEPTH; depth++) {
+        diag_source outer = diag_source_at(d, g.directive.begin);
+        size_t outer_line, outer_start;
+        size_t outer_at = locate(&outer, g.directive, &outer_line, &outer_start);
+        append_format(d, "included from %s:%zu:%zu\n", outer.path, outer_line,
+                      outer_at - outer_start + 1);
+        g = outer;
+    }
 }
 
 /* Counts one more error and returns whether to print it. Errors past
