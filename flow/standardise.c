@@ -43,6 +43,7 @@ enum { MODE_MAX_ITERATIONS = 2000 };
 typedef struct {
     const af_target *target;
     int failed;  /* the target returned an error */
+    int met_infinity;  /* some point had log q = +inf */
     char message[400];
 } mode_search;
 
@@ -59,6 +60,7 @@ static lbfgsfloatval_t negative_logq(void *instance, const lbfgsfloatval_t *x,
         logq = -INFINITY;
     }
     /* A point outside the support, or a NaN, stops the line search step. */
+    s->met_infinity |= logq > 0.0 && isinf(logq);
     if (!isfinite(logq)) {
         for (int i = 0; i < n; i++)
             g[i] = 0.0;
@@ -331,7 +333,7 @@ int flow_affine_find(const af_target *t, uint64_t seed, flow_affine **out, char 
     double *starts = malloc(n_starts * d * sizeof *starts);
     double *h = malloc(d * d * sizeof *h), *step = malloc(d * sizeof *step);
     double start_logq[RANDOM_STARTS + 1];
-    mode_search search = {t, 0, ""};
+    mode_search search = {t, 0, 0, ""};
     rng_state rng;
     size_t best = 0;
     int rc = -1;
@@ -351,6 +353,11 @@ int flow_affine_find(const af_target *t, uint64_t seed, flow_affine **out, char 
             best = s;
     }
     rc = 0;
+    if (!search.failed && search.met_infinity && !isfinite(start_logq[best])) {
+        snprintf(note, note_len, "kept the coordinates: the mode search met a log-density of "
+                 "+inf, so the density is improper or overflows");
+        goto done;
+    }
     if (search.failed || !isfinite(start_logq[best])) {
         snprintf(note, note_len, "kept the coordinates: the mode search found no finite "
                  "log-density%s%s", search.failed ? ": " : "", search.failed ? search.message : "");
