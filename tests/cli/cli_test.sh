@@ -64,7 +64,7 @@ printf 'parameters { real x; }\nmodel { target += exp(exp(x)); }\n' >"$work/impr
 check "improper density exits 1" test $? -eq 1
 printf 'parameters { real mu; }\nmodel { mu ~ normal(0, 1); target += -log(fmax(mu, 0)); }\n' \
     >"$work/plus_inf.afm"
-"$afrun" "$work/plus_inf.afm" -o "$work/x.csv" "${loud[@]}" >"$work/out" 2>"$work/err2"
+"$afrun" "$work/plus_inf.afm" -o "$work/plus_inf.csv" "${loud[@]}" >"$work/out" 2>"$work/err2"
 check "+inf at the mode search is named" \
     grep -q "the mode search met a log-density of +inf" "$work/err2"
 check "improper density is explained" grep -q "log-density is +inf at x = [-0-9.e+]* (unconstrained point (" "$work/err"
