@@ -40,6 +40,7 @@ typedef struct {
     int retrain;
     int resample;
     size_t resample_moves;  /* Langevin steps on the resampled draws */
+    int has_resample_moves;
     int constrained;
     int allow_extern;
     int no_standardise;
@@ -206,6 +207,7 @@ static int apply_option(afrun_args *a, const char *name, const char *value)
     size_t *count = count_option(a, name, &minimum);
 
     if (count) {
+        a->has_resample_moves |= count == &a->resample_moves;
         if (parse_size(value, count) == 0 && *count >= minimum)
             return 0;
         fprintf(stderr, "afrun: invalid value '%s' for %s: expected an integer >= %zu\n",
@@ -348,6 +350,11 @@ static int parse_args(afrun_args *a, int argc, char **argv)
     if (!a->model_path) {
         fputs("afrun: no model file given\n", stderr);
         print_usage(stderr);
+        return -1;
+    }
+    if (a->has_resample_moves && !a->resample) {
+        fputs("afrun: --resample-moves needs --resample; it moves the resampled draws\n",
+              stderr);
         return -1;
     }
     if (a->constrained && !a->log_prob_path) {
@@ -631,13 +638,13 @@ static void state_free(afrun_state *s)
 
 /* Draws the samples and evaluates lp__, log_weight and the output columns. */
 /* Replaces the N draws by N draws taken from them in proportion to their
- * importance weights (systematic resampling). Each row keeps its own
- * lp__, lp_approx__ and log_weight. */
+ * importance weights (systematic resampling). Each row keeps its own lp__
+ * and lp_approx__, and its log_weight becomes 0: the rows are unweighted. */
 static int resample_draws(afrun_state *s, size_t n, size_t d, uint64_t seed, char *msg,
                           size_t len)
 {
     size_t *index = malloc(n * sizeof *index);
-    double *z = malloc(n * d * sizeof *z), *row = malloc(3 * n * sizeof *row);
+    double *z = malloc(n * d * sizeof *z), *row = malloc(2 * n * sizeof *row);
     int rc = -1;
 
     if (!index || !z || !row)
@@ -651,12 +658,11 @@ static int resample_draws(afrun_state *s, size_t n, size_t d, uint64_t seed, cha
         memcpy(z, s->z, n * d * sizeof *z);
         memcpy(row, s->lp, n * sizeof *row);
         memcpy(row + n, s->lp_approx, n * sizeof *row);
-        memcpy(row + 2 * n, s->log_weight, n * sizeof *row);
         for (size_t p = 0; p < n; p++) {
             memcpy(s->z + p * d, z + index[p] * d, d * sizeof *z);
             s->lp[p] = row[index[p]];
             s->lp_approx[p] = row[n + index[p]];
-            s->log_weight[p] = row[2 * n + index[p]];
+            s->log_weight[p] = 0.0;
         }
     }
     free(index);

@@ -289,6 +289,49 @@ static int add_named(named_list *list, const char *name, const cJSON *v, size_t 
     return 0;
 }
 
+/* Tells whether column NAME belongs to parameter KEY: it is KEY itself,
+ * or KEY followed by ".i...". */
+static int column_of(const char *name, const char *key)
+{
+    size_t n = strlen(key);
+    return strncmp(name, key, n) == 0 && (name[n] == '\0' || name[n] == '.');
+}
+
+/* Checks that the values given for KEY (entries [FIRST, LIST->count) of
+ * LIST) are exactly the columns of that parameter, or that KEY is not a
+ * parameter. Returns 0, or -1 with a message. */
+static int check_named_shape(const af_model *model, size_t width, const named_list *list,
+                             size_t first, const char *key, size_t index, const char *path,
+                             char *msg, size_t len)
+{
+    size_t columns = 0, matched = 0;
+    const char *first_name = NULL, *last_name = NULL;
+    for (size_t j = 0; j < width; j++) {
+        const char *name = af_model_column_name(model, j);
+        if (!column_of(name, key))
+            continue;
+        columns++;
+        first_name = first_name ? first_name : name;
+        last_name = name;
+        for (size_t k = first; k < list->count; k++)
+            matched += strcmp(list->items[k].name, name) == 0;
+    }
+    if (columns == 0 || (matched == columns && list->count - first == columns))
+        return 0;
+    size_t found = list->count - first;
+    const char *from = found ? list->items[first].name : "";
+    const char *to = found ? list->items[list->count - 1].name : "";
+    if (columns == 1)
+        snprintf(msg, len, "%s: point %zu: '%s' must be one number, not an array (found %s "
+                 "to %s)", path, index + 1, key, from, to);
+    else
+        snprintf(msg, len, "%s: point %zu: '%s' does not match its shape: expected %zu numbers "
+                 "%s to %s (an array for a vector, an array of rows for a matrix), found %zu "
+                 "numbers %s to %s", path, index + 1, key, columns, first_name, last_name,
+                 found, from, to);
+    return -1;
+}
+
 /* Reads one JSON object of named parameter values (CmdStan's inits layout:
  * {"mu": 1.5, "beta": [0.1, 0.2]}) into a row of the table, in the model's
  * parameter column order. Names that are not parameters are skipped.
@@ -302,8 +345,20 @@ static int read_named_point(const af_model *model, const cJSON *object, size_t i
 
     if (!row)
         snprintf(msg, len, "out of memory reading %s", path);
-    for (const cJSON *v = object->child; rc == 0 && v; v = v->next)
-        rc = add_named(&list, v->string, v, index, path, msg, len);
+    for (const cJSON *v = object->child; rc == 0 && v; v = v->next) {
+        for (const cJSON *u = object->child; u != v; u = u->next)
+            if (strcmp(u->string, v->string) == 0) {
+                snprintf(msg, len, "%s: point %zu: '%s' appears more than once", path,
+                         index + 1, v->string);
+                rc = -1;
+            }
+        size_t first = list.count;
+        if (rc == 0)
+            rc = add_named(&list, v->string, v, index, path, msg, len);
+        if (rc == 0)
+            rc = check_named_shape(model, t->width, &list, first, v->string, index, path, msg,
+                                   len);
+    }
     for (size_t j = 0; rc == 0 && j < t->width; j++) {
         const char *name = af_model_column_name(model, j);
         size_t k = 0;
@@ -416,6 +471,28 @@ static int run_prints(const af_model *model, const double *z, size_t rows, FILE 
     return 0;
 }
 
+/* Writes "PATH:LINE:COL: invalid JSON ..." for a parse error at AT in
+ * TEXT (NULL or past the end: at the end of the text). */
+static void json_error(const char *text, const char *at, const char *path, char *msg,
+                       size_t len)
+{
+    size_t end = strlen(text);
+    size_t offset = at != NULL && at >= text && (size_t)(at - text) < end ? (size_t)(at - text)
+                                                                          : end;
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i < offset; i++) {
+        col = text[i] == '\n' ? 1 : col + 1;
+        line += text[i] == '\n';
+    }
+    if (strspn(text + offset, " \t\r\n") == end - offset)
+        snprintf(msg, len, "%s:%zu:%zu: invalid JSON: the file ends before its last value is "
+                 "complete", path, line, col);
+    else
+        snprintf(msg, len, "%s:%zu:%zu: invalid JSON near '%.*s'", path, line, col,
+                 (int)(strcspn(text + offset, "\r\n") < 20 ? strcspn(text + offset, "\r\n") : 20),
+                 text + offset);
+}
+
 int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
                    FILE *out, FILE *prints, char *msg, size_t len)
 {
@@ -437,7 +514,7 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
             t.width = af_model_parameter_column_count(model);
         }
         if (!root)
-            snprintf(msg, len, "%s: invalid JSON near '%.20s'", path, cJSON_GetErrorPtr());
+            json_error(text, cJSON_GetErrorPtr(), path, msg, len);
         else if (named)
             rc = read_named_json(model, root, &t, path, msg, len);
         else

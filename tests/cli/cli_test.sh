@@ -171,6 +171,10 @@ check "moved rows are unweighted" test "$(grep -v '^#' "$work/a.csv" |
     --seed 7 -o "$work/e.csv" --flow "$work/b.flow" --resample --resample-moves 0 "${fast[@]}" \
     >/dev/null 2>"$work/err"
 check "resampled rows repeat" test "$(grep -v '^#' "$work/e.csv" | sort -u | wc -l)" -lt 4001
+check "resampled rows are unweighted" test "$(grep -v '^#' "$work/e.csv" |
+    awk -F, 'NR > 1 && $3 != 0 { n++ } END { print n + 0 }')" -eq 0
+"$afrun" "$here/normal_mean.afm" --resample-moves 3 -o "$work/e.csv" >/dev/null 2>"$work/err"
+check "--resample-moves without --resample exits 2" test $? -eq 2
 check "resample keeps weight summary" cmp -s <(grep "importance-weight ESS" "$work/plain") \
     <(grep "importance-weight ESS" "$work/resampled")
 check "one-mode posterior has one cluster" \
@@ -328,6 +332,22 @@ check "named matrix gradient is in column order" \
     grep -qx "lp__,g.1,g.2,g.3,g.4,g.5,g.6,g.7,g.8" "$work/shapes.n.out"
 check "named matrix gradient values" awk -F, 'NR == 2 { exit !($5 == -19 && $6 == -11) }' \
     "$work/shapes.n.out"
+# Bad named points for shapes.afm: NAME, the JSON text, and a pattern the
+# error must match; each must exit 1.
+bad_named_point() {
+    printf '%s' "$2" >"$work/$1.json"
+    "$afrun" "$work/shapes.afm" --log-prob "$work/$1.json" >"$work/out" 2>"$work/err"
+    check "$1 exits 1" test $? -eq 1
+    check "$1 is explained" grep -q "$3" "$work/err"
+}
+bad_named_point long_vector '{"b": [1, 2, 3], "M": [[11, 12, 13], [21, 22, 23]]}' \
+    "'b' does not match its shape: expected 2 numbers b.1 to b.2"
+bad_named_point flat_matrix '{"b": [1, 2], "M": [11, 21, 12, 22, 13, 23]}' \
+    "'M' does not match its shape: .*found 6 numbers M.1 to M.6"
+bad_named_point repeated_name '{"b": [1, 2], "b": [1, 2], "M": [[11, 12, 13], [21, 22, 23]]}' \
+    "'b' appears more than once"
+bad_named_point cut_json "$(printf '{"b": [1, 2],\n "M": ')" \
+    "cut_json.json:2:7: invalid JSON: the file ends"
 echo '[{"mu": 0.5, "sigma": 1.1051709180756477}, {"mu": 0.5}]' >"$work/named2.json"
 "$afrun" "$work/lp.afm" --log-prob "$work/named2.json" >"$work/out" 2>"$work/err"
 check "named point without a parameter exits 1" test $? -eq 1
