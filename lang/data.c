@@ -205,9 +205,11 @@ static int equal_ignoring_case(const char *a, const char *b)
  * "Infinity", "+Inf" and lower case). Returns 0 on success. */
 static int read_real(const cJSON *item, double *out)
 {
+    /* A written number beyond the largest double parses as an infinity;
+     * infinities come only as the strings "Inf" and "-Inf". */
     if (cJSON_IsNumber(item)) {
         *out = item->valuedouble;
-        return 0;
+        return isinf(*out) ? -1 : 0;
     }
     if (!cJSON_IsString(item))
         return -1;
@@ -294,6 +296,8 @@ static int read_scalar(data_request *r, const cJSON *item, size_t depth)
     if ((is_int ? read_int(item, out) : read_real(item, out)) == 0)
         return 0;
     const char *want = is_int ? "an int" : "a real";
+    if (!is_int && cJSON_IsNumber(item) && isinf(item->valuedouble))
+        want = "a real within the range of a double (write \"Inf\" for infinity)";
     if (is_int && cJSON_IsNumber(item) && item->valuedouble == floor(item->valuedouble))
         want = "an int (from -2147483648 to 2147483647)";
     return mismatch(r, depth, want, item);
