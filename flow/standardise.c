@@ -71,6 +71,15 @@ static lbfgsfloatval_t negative_logq(void *instance, const lbfgsfloatval_t *x,
     return -logq;
 }
 
+/* Returns how many of the N values are not finite. */
+static size_t count_not_finite(const double *values, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += !isfinite(values[i]);
+    return count;
+}
+
 /* Runs L-BFGS from X (in place). Returns the log q it reached, or -inf. */
 static double climb(mode_search *s, double *x, size_t d)
 {
@@ -292,7 +301,13 @@ static int decide(const af_target *t, const double *starts, const double *start_
                 v += u[i * d + j] * (starts[s * d + i] - mode[i]);
             dist += v * v;
         }
-        if (!isfinite(start_logq[s]) || dist > DISTINCT_MODES) {
+        if (!isfinite(start_logq[s])) {
+            snprintf(note, note_len, "kept the coordinates: %zu of the mode search's %zu starts "
+                     "met a log-density of -inf or NaN (a support narrower than the "
+                     "parameters' range?)", count_not_finite(start_logq, n_starts), n_starts);
+            goto done;
+        }
+        if (dist > DISTINCT_MODES) {
             snprintf(note, note_len, "kept the coordinates: the mode search from %zu starts did "
                      "not reach a single peak (the target may have several modes)", n_starts);
             goto done;
