@@ -75,6 +75,10 @@ int af_model_uses_level(const af_model *model);
  * from data), or NULL when there was none. */
 const char *af_model_printed(const af_model *model);
 
+/* Text of the compiler's warnings ("data.json: warning: ..." lines), or
+ * NULL when there was none. */
+const char *af_model_warnings(const af_model *model);
+
 /* Runs, at the unconstrained point Z, the print statements that the
  * compiler could not run: those of values that depend on parameters and
  * those inside an if on parameters. Each that runs at Z adds its line to

@@ -243,6 +243,8 @@ typedef struct {
     const ast_decl *decl;
     double *values;
     size_t index[AF_MAX_ARRAY_DIMS + 2]; /* 0-based position being read */
+    size_t nan_count;                    /* NaN values read */
+    char first_nan[96];                  /* " at [i, j]" of the first */
 } data_request;
 
 /* Writes " at [i, j]" (1-based) for the first DEPTH indices, "" for none. */
@@ -293,8 +295,11 @@ static int read_scalar(data_request *r, const cJSON *item, size_t depth)
 {
     int is_int = r->decl->type.base == TYPE_INT;
     double *out = &r->values[flat_offset(r)];
-    if ((is_int ? read_int(item, out) : read_real(item, out)) == 0)
+    if ((is_int ? read_int(item, out) : read_real(item, out)) == 0) {
+        if (isnan(*out) && r->nan_count++ == 0)
+            position_text(r, depth, r->first_nan, sizeof r->first_nan);
         return 0;
+    }
     const char *want = is_int ? "an int" : "a real";
     if (!is_int && cJSON_IsNumber(item) && isinf(item->valuedouble))
         want = "a real within the range of a double (write \"Inf\" for infinity)";
@@ -328,7 +333,7 @@ static int read_level(data_request *r, const cJSON *item, size_t depth)
 int lang_read_data(lang_context *ctx, const cJSON *root, const char *path, const ast_decl *decl,
                    double *values)
 {
-    data_request r = {ctx, path, decl, values, {0}};
+    data_request r = {ctx, path, decl, values, {0}, 0, ""};
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, decl->name);
     if (item == NULL) {
         char want[96];
@@ -338,5 +343,12 @@ int lang_read_data(lang_context *ctx, const cJSON *root, const char *path, const
         diag_note(&ctx->diag, decl->span, "'%s' is declared here", decl->name);
         return -1;
     }
-    return read_level(&r, item, 0);
+    if (read_level(&r, item, 0) != 0)
+        return -1;
+    if (r.nan_count > 0)
+        diag_file_warning(&ctx->diag, path,
+                          "variable '%s' has %zu NaN value%s (the first%s); the log-density is "
+                          "NaN wherever one is used, so leave missing values out of the data",
+                          decl->name, r.nan_count, r.nan_count == 1 ? "" : "s", r.first_nan);
+    return 0;
 }

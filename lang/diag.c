@@ -187,6 +187,16 @@ void diag_file_error(diag *d, const char *path, size_t line, size_t col, const c
     append_bytes(d, "\n", 1);
 }
 
+void diag_file_warning(diag *d, const char *path, const char *format, ...)
+{
+    va_list ap;
+    append_format(d, "%s: warning: ", path);
+    va_start(ap, format);
+    append_vformat(d, format, ap);
+    va_end(ap);
+    append_bytes(d, "\n", 1);
+}
+
 /* Edit distance counting insertions, deletions, substitutions and swaps of
  * two neighbouring characters (optimal string alignment), so that "lgo" is
  * one edit from "log". Returns LIMIT + 1 once the distance exceeds LIMIT. */

@@ -116,6 +116,10 @@ void diag_note(diag *d, af_span span, const char *format, ...)
  * "PATH:LINE:COL: error: MESSAGE" when LINE is not 0. */
 void diag_file_error(diag *d, const char *path, size_t line, size_t col, const char *format,
                      ...) __attribute__((format(printf, 5, 6)));
+/* Adds "PATH: warning: ..." without counting an error; on success the
+ * model keeps the text for af_model_warnings. */
+void diag_file_warning(diag *d, const char *path, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Returns the candidate closest to NAME by edit distance when it is close
  * enough to be a likely typo, else NULL. */

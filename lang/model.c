@@ -30,6 +30,7 @@ struct af_model {
     param_info *params;
     size_t param_count;
     char *printed;
+    char *warnings; /* the compiler's warnings, or NULL */
     lang_effects *effects; /* prints and rejects run at given points, or NULL */
     char **sources;        /* the model file, then each included file once */
     size_t source_count;
@@ -180,6 +181,15 @@ static af_model *new_model(lang_context *ctx, lang_lowered *lowered, const ast_p
     m->graph = lowered->graph;
     m->columns_graph = lowered->columns;
     m->printed = lowered->printed;
+    if (ctx->diag.len > 0) {
+        m->warnings = malloc(ctx->diag.len + 1);
+        if (m->warnings == NULL) {
+            af_model_free(m);
+            return NULL;
+        }
+        memcpy(m->warnings, ctx->diag.text, ctx->diag.len);
+        m->warnings[ctx->diag.len] = '\0';
+    }
     m->dim = af_graph_dim(lowered->graph);
     m->bounds_count = af_graph_node_len(lowered->columns, af_graph_root(lowered->columns)) -
                       m->column_count;
@@ -300,6 +310,7 @@ void af_model_free(af_model *model)
         free(model->params[i].flat);
     free(model->params);
     free(model->printed);
+    free(model->warnings);
     lang_effects_free(model->effects);
     free(model->sources);
     free(model);
@@ -336,6 +347,11 @@ int af_model_uses_level(const af_model *model)
 const char *af_model_printed(const af_model *model)
 {
     return model->printed;
+}
+
+const char *af_model_warnings(const af_model *model)
+{
+    return model->warnings;
 }
 
 int af_model_print_at(const af_model *model, const double *z, char **text, char *message,

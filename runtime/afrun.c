@@ -996,6 +996,8 @@ static int run(afrun_args *a, afrun_state *s)
         free(diagnostics);
         return -1;
     }
+    if (af_model_warnings(s->model))
+        fputs(af_model_warnings(s->model), stderr);
     if (af_model_printed(s->model) && !a->quiet)
         fputs(af_model_printed(s->model), stderr);
     s->eval = af_eval_new(s->model);

@@ -353,6 +353,19 @@ echo '[{"mu": 0.5, "sigma": 1.1051709180756477}, {"mu": 0.5}]' >"$work/named2.js
 check "named point without a parameter exits 1" test $? -eq 1
 check "named point without a parameter is named" \
     grep -q "named2.json: point 2 has no value for 'sigma'" "$work/err"
+# NaN in the data is read, with a warning that names the first one.
+printf 'data { int N; vector[N] y; }\nparameters { real mu; }\nmodel { y ~ normal(mu, 1); }\n' \
+    >"$work/nan_data.afm"
+echo '{"N": 3, "y": [1, "NaN", 2]}' >"$work/nan_data.json"
+printf '0.5\n' >"$work/nan_point.csv"
+"$afrun" "$work/nan_data.afm" --data "$work/nan_data.json" --log-prob "$work/nan_point.csv" \
+    >"$work/out" 2>"$work/err"
+check "NaN in data is a warning" \
+    grep -q "nan_data.json: warning: variable 'y' has 1 NaN value (the first at \[2\])" "$work/err"
+echo '{"N": 3, "y": [1, 1.5, 2]}' >"$work/clean_data.json"
+"$afrun" "$work/nan_data.afm" --data "$work/clean_data.json" --log-prob "$work/nan_point.csv" \
+    >"$work/out" 2>"$work/err"
+check "clean data gives no warning" test ! -s "$work/err"
 printf '0.5,1e400\n' >"$work/huge.csv"
 "$afrun" "$work/lp.afm" --log-prob "$work/huge.csv" >"$work/out" 2>"$work/err"
 check "log-prob number beyond a double exits 1" test $? -eq 1
