@@ -151,7 +151,7 @@ void flow_format_point(const double *x, size_t d, char *out, size_t len)
 {
     size_t used = (size_t)snprintf(out, len, "x = (");
     for (size_t j = 0; j < d && j < 4 && used < len; j++)
-        used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
+        used += (size_t)snprintf(out + used, len - used, "%s%.10g", j ? ", " : "", x[j]);
     if (used < len)
         snprintf(out + used, len - used, "%s)", d > 4 ? ", ..." : "");
 }

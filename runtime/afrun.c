@@ -421,7 +421,7 @@ static void describe_target_point(void *context, const double *x, char *out, siz
     out[0] = '\0';
     if (values && af_model_constrain(t->model, x, values, ignored, sizeof ignored) == 0) {
         for (size_t j = 0; j < params && j < shown && used < len; j++)
-            used += (size_t)snprintf(out + used, len - used, "%s%s = %.6g", j ? ", " : "",
+            used += (size_t)snprintf(out + used, len - used, "%s%s = %.10g", j ? ", " : "",
                                      af_model_column_name(t->model, j), values[j]);
         if (params > shown && used < len)
             used += (size_t)snprintf(out + used, len - used, ", ...");
@@ -433,7 +433,7 @@ static void describe_target_point(void *context, const double *x, char *out, siz
     if (used < len)
         used += (size_t)snprintf(out + used, len - used, named ? "(" : "x = (");
     for (size_t j = 0; j < d && j < shown && used < len; j++)
-        used += (size_t)snprintf(out + used, len - used, "%s%.6g", j ? ", " : "", x[j]);
+        used += (size_t)snprintf(out + used, len - used, "%s%.10g", j ? ", " : "", x[j]);
     if (used < len)
         snprintf(out + used, len - used, "%s)%s", d > shown ? ", ..." : "", named ? ")" : "");
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -882,6 +883,50 @@ static void nan_loss_retries_block(void **state)
     expect_training_failure(&t, &o, &f, 0, "iteration 1:");
 }
 
+/* Records the point that the standardising wrapper passes on. */
+static void record_point(void *ctx, const double *x, char *out, size_t len)
+{
+    double *seen = ctx;
+    seen[0] = x[0];
+    seen[1] = x[1];
+    snprintf(out, len, "recorded");
+}
+
+/* A standardised target describes a bad point in the user's coordinates:
+ * z maps to x = shift + R z before the model's describe callback sees it,
+ * and without one the message shows x, not z. */
+static void standardised_point_is_described_in_user_terms(void **state)
+{
+    (void)state;
+    double seen[2] = {0.0, 0.0};
+    af_target inner = {2, 0, NULL, seen, NULL, NULL, record_point};
+    flow_affine *map = flow_affine_new(2);
+    assert_non_null(map);
+    map->shift[0] = 1000.0;
+    map->shift[1] = -5.0;
+    map->root[0] = 0.001;
+    map->root[1] = 0.002;
+    map->root[3] = 0.01;
+    assert_int_equal(flow_affine_finish(map), 0);
+
+    af_target wrapped;
+    assert_int_equal(flow_affine_target(&inner, map, &wrapped), 0);
+    const double z[2] = {1.0, 2.0};
+    char text[200];
+    wrapped.describe(wrapped.context, z, text, sizeof text);
+    assert_string_equal(text, "recorded");
+    assert_true(fabs(seen[0] - (1000.0 + 0.001 + 0.004)) < 1e-12);
+    assert_true(fabs(seen[1] - (-5.0 + 0.02)) < 1e-12);
+    flow_affine_target_free(&wrapped);
+
+    inner.describe = NULL;
+    assert_int_equal(flow_affine_target(&inner, map, &wrapped), 0);
+    wrapped.describe(wrapped.context, z, text, sizeof text);
+    assert_string_equal(text, "x = (1000.005, -4.98)");
+    flow_affine_target_free(&wrapped);
+    flow_affine_free(map);
+}
+
 static void count_ess_line(void *ctx, const char *line)
 {
     if (strstr(line, "importance ESS"))
@@ -1091,6 +1136,7 @@ int main(void)
         cmocka_unit_test(adaptive_schedule_bounds_steps),
         cmocka_unit_test(minus_inf_region_trains),
         cmocka_unit_test(nan_loss_retries_block),
+        cmocka_unit_test(standardised_point_is_described_in_user_terms),
         cmocka_unit_test(thread_count_does_not_change_results),
         cmocka_unit_test(extra_blocks_follow_ess),
     };
