@@ -893,7 +893,7 @@ static void record_point(void *ctx, const double *x, char *out, size_t len)
 }
 
 /* A standardised target describes a bad point in the user's coordinates:
- * z maps to x = shift + R z before the model's describe callback sees it,
+ * z maps to x = shift + R z before it reaches the model's describe callback,
  * and without one the message shows x, not z. */
 static void standardised_point_is_described_in_user_terms(void **state)
 {
