@@ -569,6 +569,9 @@ static void fill_settings(settings_table *t, const afrun_args *a, const af_flow 
     t->n = 0;
     add_setting(t, "afm_version", "%s", AFRUN_VERSION);
     add_setting(t, "method", "%s", "annealing_flow");
+    /* rstan's read_stan_csv names the sampler from this key when the
+     * header has no CmdStan algorithm of its own. */
+    add_setting(t, "sampler_t", "%s", "annealing_flow");
     add_setting(t, "model", "%s", a->model_path);
     if (a->data_path)
         add_setting(t, "data", "%s", a->data_path);

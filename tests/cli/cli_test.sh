@@ -161,6 +161,7 @@ check "damaged flow file is named" grep -q "a.flow exists and is not an afm flow
 check "resample exits 0" test $? -eq 0
 check "resample is recorded" grep -qx "# resampled = true" "$work/a.csv"
 check "CSV has the keys rstan reads" grep -qx "# num_warmup = 0" "$work/a.csv"
+check "CSV names the sampler for rstan" grep -qx "# sampler_t = annealing_flow" "$work/a.csv"
 check "CSV ends as CmdStan's does" grep -q "^#  Elapsed Time: .* seconds (Warm-up)$" "$work/a.csv"
 check "resample keeps 4000 rows" test "$(grep -vc '^#' "$work/a.csv")" -eq 4001
 check "moved rows are distinct" test "$(grep -v '^#' "$work/a.csv" | sort -u | wc -l)" -eq 4001
