@@ -402,20 +402,38 @@ static int is_matrix_like(const value *v)
             v->type.base == TYPE_MATRIX);
 }
 
-/* && and || evaluate their right side only when needed, when the left side
- * is known from data. */
+/* && and || evaluate their right side only when needed. When the left
+ * side is known from data, the right side is lowered only then. Otherwise
+ * both are lowered, and a reject or an _lp function in the right side acts
+ * only where Stan would evaluate it, as for a side of ?:. */
 static value logical(lowerer *l, const ast_expr *e)
 {
+    const int is_and = e->oper == OPER_AND;
     value a = lower_expr(l, e->args[0]);
     const double *known = lower_known(l, a.node);
     if (known != NULL) {
         int truth = known[0] != 0.0;
-        if (e->oper == OPER_AND && !truth)
+        if (is_and && !truth)
             return scalar_value(l, 0, e->type, e->span);
-        if (e->oper == OPER_OR && truth)
+        if (!is_and && truth)
             return scalar_value(l, 1, e->type, e->span);
+        value args[2] = {a, lower_expr(l, e->args[1])};
+        return elementwise(l, operator_op(e->oper, e), args, 2, e->type, e->span);
     }
-    value args[2] = {a, lower_expr(l, e->args[1])};
+
+    /* The right side runs where the left is true for &&, false for ||. */
+    size_t guard = l->guard, target = l->target;
+    l->guard = lower_guard_branch(l, guard, a.node, is_and, e->span);
+    value b = lower_expr(l, e->args[1]);
+    size_t right_guard = l->guard, right_target = l->target;
+    if (right_target != target) {
+        size_t targets[3] = {a.node, is_and ? right_target : target,
+                             is_and ? target : right_target};
+        l->target = lower_emit(l, AF_OP_SELECT, targets, 3, 1, 0, e->span);
+    }
+    l->guard = lower_guard_merge(l, guard, a.node, is_and ? right_guard : guard,
+                                 is_and ? guard : right_guard, e->span);
+    value args[2] = {a, b};
     return elementwise(l, operator_op(e->oper, e), args, 2, e->type, e->span);
 }
 

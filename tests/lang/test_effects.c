@@ -118,14 +118,18 @@ static void reject_in_model_gives_minus_infinity(void **state)
     af_model_free(m);
 }
 
-static const char *const ternary_model =
-    "functions {\n"
-    "  real checked_log(real x) {\n"
-    "    if (x <= 0)\n"
-    "      reject(\"checked_log needs a positive argument, found \", x);\n"
-    "    return log(x);\n"
-    "  }\n"
+/* A function that rejects a non-positive argument. */
+#define CHECKED_LOG_FUNCTIONS                                                  \
+    "functions {\n"                                                           \
+    "  real checked_log(real x) {\n"                                          \
+    "    if (x <= 0)\n"                                                       \
+    "      reject(\"checked_log needs a positive argument, found \", x);\n"   \
+    "    return log(x);\n"                                                    \
+    "  }\n"                                                                   \
     "}\n"
+
+static const char *const ternary_model =
+    CHECKED_LOG_FUNCTIONS
     "parameters { real x; }\n"
     "model {\n"
     "  target += x > 0 ? checked_log(x) : -x;\n"
@@ -139,6 +143,33 @@ static void reject_in_unchosen_side_ignored(void **state)
     assert_true(score_check_model_logp(m, positive) == log(2.0));
     /* Stan never calls checked_log(-1), so its reject does not apply. */
     assert_true(score_check_model_logp(m, negative) == 1.0);
+    expect_printed(m, negative, "");
+    af_model_free(m);
+}
+
+static const char *const logical_model =
+    CHECKED_LOG_FUNCTIONS
+    "parameters { real x; }\n"
+    "model {\n"
+    "  if (x > 0 && checked_log(x) > -1)\n"
+    "    target += 1;\n"
+    "  if (x <= 0 || checked_log(x) < 5)\n"
+    "    target += 2;\n"
+    "}\n";
+
+/* The right side of && and || runs only where the left side does not
+ * settle the result, so a reject there applies only at those points. */
+static void reject_in_unevaluated_right_side_ignored(void **state)
+{
+    (void)state;
+    af_model *m = compile_text(logical_model);
+    double negative[1] = {-1.0}, half[1] = {0.5}, tiny[1] = {0.1};
+    /* x = -1: && stops at its left side, || at its left side. */
+    assert_true(score_check_model_logp(m, negative) == 2.0);
+    /* x = 0.5: log(0.5) > -1, and log(0.5) < 5. */
+    assert_true(score_check_model_logp(m, half) == 3.0);
+    /* x = 0.1: log(0.1) < -1, so only the second if adds. */
+    assert_true(score_check_model_logp(m, tiny) == 2.0);
     expect_printed(m, negative, "");
     af_model_free(m);
 }
@@ -195,6 +226,7 @@ int main(void)
         cmocka_unit_test(model_without_effects_prints_nothing),
         cmocka_unit_test(reject_in_model_gives_minus_infinity),
         cmocka_unit_test(reject_in_unchosen_side_ignored),
+        cmocka_unit_test(reject_in_unevaluated_right_side_ignored),
         cmocka_unit_test(reject_in_generated_quantities_stops),
     };
     return cmocka_run_group_tests(tests, make_model_file, remove_model_file);
