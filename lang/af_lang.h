@@ -75,6 +75,20 @@ int af_model_uses_level(const af_model *model);
  * from data), or NULL when there was none. */
 const char *af_model_printed(const af_model *model);
 
+struct cJSON;
+
+/* Parses the LEN bytes of TEXT as JSON into *ROOT. Returns 0, or -1 with
+ * the error's line and column (from 1) and its likely cause in REASON: a
+ * text that ends before its last value, a bare NaN or Infinity, or else the
+ * text at the error. The data and --log-prob readers share it. */
+int af_json_parse(const char *text, size_t len, struct cJSON **root, size_t *line,
+                  size_t *column, char *reason, size_t reason_len);
+
+/* Sets *NAME to a name that OBJECT contains twice, or NULL: cJSON keeps
+ * every copy, and a lookup would take the first. Returns 0, or -1 when out
+ * of memory. */
+int af_json_repeated_name(const struct cJSON *object, const char **name);
+
 /* Text of the compiler's warnings ("data.json: warning: ..." lines), or
  * NULL when there was none. */
 const char *af_model_warnings(const af_model *model);

@@ -60,30 +60,39 @@ static void line_and_column(const char *text, size_t offset, size_t *line, size_
     *col = offset - start + 1;
 }
 
-/* Reports JSON that cJSON could not parse, at LINE:COL (OFFSET in TEXT of
- * LEN bytes), with the likely cause: an empty file, a file that ends too
- * soon, or bare NaN or Infinity, which CmdStan's layout quotes. */
-static void describe_json_error(lang_context *ctx, const char *path, const char *text,
-                                size_t len, size_t offset, size_t line, size_t col)
+int af_json_parse(const char *text, size_t len, struct cJSON **root, size_t *line,
+                  size_t *column, char *reason, size_t reason_len)
 {
-    size_t rest = strspn(text + (offset < len ? offset : len), " \t\r\n");
-    const char *at = text + (offset < len ? offset : len);
-    if (strspn(text, " \t\r\n") >= len)
-        diag_file_error(&ctx->diag, path, 0, 0,
-                        "the data file is empty; it must be a JSON object such as "
-                        "{\"N\": 3, \"y\": [1.5, 2, 0.3]}");
-    else if (offset + rest >= len)
-        diag_file_error(&ctx->diag, path, line, col,
-                        "invalid JSON: the file ends before its last value is complete");
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (*root != NULL)
+        return 0;
+
+    size_t offset = end != NULL && end >= text && (size_t)(end - text) < len
+                        ? (size_t)(end - text)
+                        : len;
+    const char *at = text + offset;
+    /* A text that ends too soon is reported at the end of its last line. */
+    int ends_early = offset + strspn(at, " \t\r\n") >= len;
+    if (ends_early) {
+        offset = len;
+        while (offset > 0 && (text[offset - 1] == '\n' || text[offset - 1] == '\r'))
+            offset--;
+    }
+    line_and_column(text, offset, line, column);
+    if (ends_early)
+        snprintf(reason, reason_len,
+                 "invalid JSON: the file ends before its last value is complete");
     else if (strncmp(at, "NaN", 3) == 0 || strncmp(at, "Infinity", 8) == 0 ||
              strncmp(at, "-Infinity", 9) == 0 || strncmp(at, "inf", 3) == 0 ||
              strncmp(at, "-inf", 4) == 0 || strncmp(at, "nan", 3) == 0)
-        diag_file_error(&ctx->diag, path, line, col,
-                        "invalid JSON: write NaN and infinities as the strings \"NaN\", "
-                        "\"Inf\" and \"-Inf\", as CmdStan's JSON does");
+        snprintf(reason, reason_len,
+                 "invalid JSON: write NaN and infinities as the strings \"NaN\", \"Inf\" "
+                 "and \"-Inf\", as CmdStan's JSON does");
     else
-        diag_file_error(&ctx->diag, path, line, col, "invalid JSON near '%.*s'",
-                        (int)strcspn(at, "\r\n") < 20 ? (int)strcspn(at, "\r\n") : 20, at);
+        snprintf(reason, reason_len, "invalid JSON near '%.*s'",
+                 (int)(strcspn(at, "\r\n") < 20 ? strcspn(at, "\r\n") : 20), at);
+    return -1;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -91,10 +100,7 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sets *REPEATED to a name that OBJECT contains twice, or NULL. Returns 0, or
- * -1 when out of memory. cJSON keeps every copy of a repeated name, and a
- * lookup would silently take the first. */
-static int find_repeated_name(const cJSON *object, const char **repeated)
+int af_json_repeated_name(const struct cJSON *object, const char **repeated)
 {
     size_t n = (size_t)cJSON_GetArraySize(object);
     *repeated = NULL;
@@ -122,13 +128,18 @@ int lang_load_json(lang_context *ctx, const char *path, cJSON **root)
         diag_file_error(&ctx->diag, path, 0, 0, "cannot read the data file: %s", strerror(errno));
         return -1;
     }
-    const char *end = NULL;
-    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (*root == NULL) {
-        size_t line, col;
-        size_t offset = end != NULL && end >= text ? (size_t)(end - text) : 0;
-        line_and_column(text, offset, &line, &col);
-        describe_json_error(ctx, path, text, len, offset, line, col);
+    char reason[160];
+    size_t line, col;
+    if (strspn(text, " \t\r\n") >= len) {
+        diag_file_error(&ctx->diag, path, 0, 0,
+                        "the data file is empty; it must be a JSON object such as "
+                        "{\"N\": 3, \"y\": [1.5, 2, 0.3]}");
+        free(text);
+        *root = NULL;
+        return -1;
+    }
+    if (af_json_parse(text, len, root, &line, &col, reason, sizeof reason) != 0) {
+        diag_file_error(&ctx->diag, path, line, col, "%s", reason);
         free(text);
         return -1;
     }
@@ -141,7 +152,7 @@ int lang_load_json(lang_context *ctx, const char *path, cJSON **root)
         return -1;
     }
     const char *repeated = NULL;
-    if (find_repeated_name(*root, &repeated) != 0) {
+    if (af_json_repeated_name(*root, &repeated) != 0) {
         diag_file_error(&ctx->diag, path, 0, 0, "out of memory checking the data's names");
     } else if (repeated != NULL) {
         diag_file_error(&ctx->diag, path, 0, 0,

@@ -172,9 +172,6 @@ static state save_state(lowerer *l, af_span span)
 {
     size_t n = l->program->slots ? l->program->slots : 1;
     size_t copied = n;
-    for (size_t i = 0; i < n; i++)
-        copied += l->vars[i].elems != NULL ? l->vars[i].len : 0;
-    lower_count_steps(l, copied / 16, span);
     state st = {arena_alloc(&l->ctx->arena, n * sizeof *st.vars), l->target};
     memcpy(st.vars, l->vars, n * sizeof *st.vars);
     for (size_t i = 0; i < n; i++) {
@@ -183,7 +180,9 @@ static state save_state(lowerer *l, af_span span)
         size_t *copy = arena_alloc(&l->ctx->arena, st.vars[i].len * sizeof *copy);
         memcpy(copy, st.vars[i].elems, st.vars[i].len * sizeof *copy);
         st.vars[i].elems = copy;
+        copied += st.vars[i].len;
     }
+    lower_count_steps(l, copied / 16, span);
     return st;
 }
 

@@ -345,16 +345,18 @@ static int read_named_point(const af_model *model, const cJSON *object, size_t i
 
     if (!row)
         snprintf(msg, len, "out of memory reading %s", path);
+    const char *repeated = NULL;
+    if (rc == 0 && af_json_repeated_name(object, &repeated) != 0) {
+        snprintf(msg, len, "out of memory reading %s", path);
+        rc = -1;
+    } else if (rc == 0 && repeated != NULL) {
+        snprintf(msg, len, "%s: point %zu: '%s' appears more than once", path, index + 1,
+                 repeated);
+        rc = -1;
+    }
     for (const cJSON *v = object->child; rc == 0 && v; v = v->next) {
-        for (const cJSON *u = object->child; u != v; u = u->next)
-            if (strcmp(u->string, v->string) == 0) {
-                snprintf(msg, len, "%s: point %zu: '%s' appears more than once", path,
-                         index + 1, v->string);
-                rc = -1;
-            }
         size_t first = list.count;
-        if (rc == 0)
-            rc = add_named(&list, v->string, v, index, path, msg, len);
+        rc = add_named(&list, v->string, v, index, path, msg, len);
         if (rc == 0)
             rc = check_named_shape(model, t->width, &list, first, v->string, index, path, msg,
                                    len);
@@ -471,28 +473,6 @@ static int run_prints(const af_model *model, const double *z, size_t rows, FILE 
     return 0;
 }
 
-/* Writes "PATH:LINE:COL: invalid JSON ..." for a parse error at AT in
- * TEXT (NULL or past the end: at the end of the text). */
-static void json_error(const char *text, const char *at, const char *path, char *msg,
-                       size_t len)
-{
-    size_t end = strlen(text);
-    size_t offset = at != NULL && at >= text && (size_t)(at - text) < end ? (size_t)(at - text)
-                                                                          : end;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < offset; i++) {
-        col = text[i] == '\n' ? 1 : col + 1;
-        line += text[i] == '\n';
-    }
-    if (strspn(text + offset, " \t\r\n") == end - offset)
-        snprintf(msg, len, "%s:%zu:%zu: invalid JSON: the file ends before its last value is "
-                 "complete", path, line, col);
-    else
-        snprintf(msg, len, "%s:%zu:%zu: invalid JSON near '%.*s'", path, line, col,
-                 (int)(strcspn(text + offset, "\r\n") < 20 ? strcspn(text + offset, "\r\n") : 20),
-                 text + offset);
-}
-
 int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int constrained,
                    FILE *out, FILE *prints, char *msg, size_t len)
 {
@@ -506,7 +486,11 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
         return -1;
     const char *start = text + strspn(text, " \t\r\n");
     if (*start == '[' || *start == '{') {
-        cJSON *root = cJSON_Parse(start);
+        cJSON *root = NULL;
+        char reason[160];
+        size_t line, col;
+        if (af_json_parse(text, strlen(text), &root, &line, &col, reason, sizeof reason))
+            snprintf(msg, len, "%s:%zu:%zu: %s", path, line, col, reason);
         int named = root && (cJSON_IsObject(root) || cJSON_IsObject(root->child));
         if (named) {
             /* Named values are parameter values, with or without --constrained. */
@@ -514,7 +498,7 @@ int af_logprob_run(const af_model *model, af_eval *eval, const char *path, int c
             t.width = af_model_parameter_column_count(model);
         }
         if (!root)
-            json_error(text, cJSON_GetErrorPtr(), path, msg, len);
+            rc = -1;
         else if (named)
             rc = read_named_json(model, root, &t, path, msg, len);
         else
